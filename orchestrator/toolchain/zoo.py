@@ -1,0 +1,157 @@
+"""Built-in models by name, and building a spec into .tflite files in the model cache."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from worker.errors import ConfigError, UserError
+from worker.stream import builtin_step
+
+from .builder import Weights, build_block
+from .spec import ModelSpec, load_spec
+from .tflite_writer import write_tflite
+
+# Bump when the builder's output for the same spec and seed changes, to invalidate caches.
+BUILDER_VERSION = 1
+
+
+def _data_dir(kind: str) -> Path:
+    """models/ or profiles/: beside the packages in a checkout, under share/ once installed."""
+    here = Path(__file__).resolve().parents[2] / kind
+    return here if here.is_dir() else Path(sys.prefix) / "share" / "musical-chair" / kind
+
+
+def models_dir() -> Path:
+    """Where the built-in model specs live."""
+    return _data_dir("models")
+
+
+def builtin_models() -> list[str]:
+    """Names of the built-in model specs."""
+    return sorted(p.stem for p in models_dir().glob("*.yaml"))
+
+
+def find_spec(name_or_path: str) -> ModelSpec:
+    """A built-in model by name, or a spec file by path."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return load_spec(path)
+    candidate = models_dir() / f"{name_or_path}.yaml"
+    if not candidate.exists():
+        raise UserError(f"{name_or_path}: not a built-in model (known: {', '.join(builtin_models())}) "
+                        "nor a spec or .tflite file")
+    return load_spec(candidate)
+
+
+def cache_dir() -> Path:
+    """Root of the model cache: $MCHAIR_CACHE_DIR, else $XDG_CACHE_HOME/musical-chair."""
+    env = os.environ.get("MCHAIR_CACHE_DIR")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "musical-chair"
+
+
+@dataclass(frozen=True)
+class BlockArtifact:
+    """One built block: its .tflite (none for a built-in step) and its tensors' names and shapes."""
+
+    name: str
+    file: str
+    sha256: str
+    inputs: list[str]
+    input_shapes: list[list[int]]
+    outputs: list[str]
+    output_shapes: list[list[int]]
+
+
+@dataclass(frozen=True)
+class BuiltModel:
+    """A spec built into a directory of .tflite files (one per block)."""
+
+    spec: ModelSpec
+    directory: Path
+    blocks: dict[str, BlockArtifact]
+
+    def path(self, block: str) -> Path:
+        """Path of a block's .tflite file."""
+        return self.directory / self.blocks[block].file
+
+    def output_shape(self, block: str) -> tuple[int, ...]:
+        """Per-tag shape of what a block passes on (its first output)."""
+        return tuple(self.blocks[block].output_shapes[0])
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def build_model(spec: ModelSpec, seed: int = 0, weights: str | Path | None = None,
+                out: Path | None = None, progress: bool = True) -> BuiltModel:
+    """Build every block of ``spec`` (cached by spec, seed and weights); returns the artifacts."""
+    given: dict[str, np.ndarray] = {}
+    wsource = "<seeded>"
+    key = hashlib.sha256(json.dumps([repr(spec), seed, BUILDER_VERSION]).encode())
+    if weights is not None:
+        wsource = str(weights)
+        try:
+            with np.load(weights) as npz:
+                given = {k: npz[k] for k in npz.files}
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{weights}: not a readable .npz weights file ({exc})") from None
+        key.update(sha256_file(Path(weights)).encode())
+    directory = out or cache_dir() / "models" / f"{spec.name}-{key.hexdigest()[:12]}"
+    manifest = directory / "model.json"
+    if out is None and manifest.exists():
+        return _load_built(spec, directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    known = {f"{layer.name}/" for b in spec.blocks for layer in b.layers}
+    for k in given:
+        if not any(k.startswith(prefix) for prefix in known):
+            raise ConfigError(wsource, k, "not a weight of any layer (keys are LAYER/kernel, LAYER/bias, ...)")
+    shapes: dict[str, tuple[int, ...]] = {spec.input.name: spec.input.shape}
+    blocks: dict[str, BlockArtifact] = {}
+    for bi, block in enumerate(spec.blocks):
+        started = time.perf_counter()
+        in_shapes = {e.source: e.window.shape(shapes[e.source]) for e in block.inputs}
+        if block.is_builtin:
+            out_shape = builtin_step(block.builtin).output_shape([in_shapes[e.source] for e in block.inputs])
+            blocks[block.name] = BlockArtifact(block.name, "", "", [e.source for e in block.inputs],
+                                               [list(s) for s in in_shapes.values()], [block.name],
+                                               [list(out_shape)])
+            shapes[block.name] = out_shape
+            continue
+        rng = np.random.default_rng([seed, bi])
+        graph = build_block(block, in_shapes, Weights(rng, given, wsource))
+        file = f"{block.name}.tflite"
+        data = write_tflite(graph, directory / file)
+        outs = [graph.tensors[t] for t in graph.outputs]
+        blocks[block.name] = BlockArtifact(block.name, file, hashlib.sha256(data).hexdigest(),
+                                           [graph.tensors[t].name for t in graph.inputs],
+                                           [list(graph.tensors[t].shape) for t in graph.inputs],
+                                           [t.name for t in outs], [list(t.shape) for t in outs])
+        shapes[block.name] = outs[0].shape
+        if progress:
+            print(f"  built {spec.name}/{block.name}: {len(block.layers)} layers, "
+                  f"{len(data) / 1e6:.1f} MB in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    manifest.write_text(json.dumps({"model": spec.name, "seed": seed, "weights": wsource,
+                                    "blocks": [asdict(b) for b in blocks.values()]}, indent=1))
+    return BuiltModel(spec, directory, blocks)
+
+
+def _load_built(spec: ModelSpec, directory: Path) -> BuiltModel:
+    raw = json.loads((directory / "model.json").read_text())
+    blocks = {b["name"]: BlockArtifact(**b) for b in raw["blocks"]}
+    return BuiltModel(spec, directory, blocks)

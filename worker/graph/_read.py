@@ -1,0 +1,194 @@
+"""Read a .tflite flatbuffer into a :class:`Graph` (subgraph 0), with clear errors for bad files."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import tflite
+
+from ..errors import ModelFormatError
+from ._ir import Graph, Layer, Operator, Quantization, Tensor
+from ._schema import BUILTIN_NAMES, CUSTOM_CODE, DTYPES, OPTIONS_NAMES, read_options
+
+LAYERS_METADATA = "mchair_layers"
+_SHORT_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,48}$")
+
+
+def read_graph(path: str | os.PathLike[str]) -> Graph:
+    """Read the model file at ``path``; raises ModelFormatError naming the file and the problem."""
+    name = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ModelFormatError(name, f"cannot read: {exc.strerror or exc}") from None
+    return parse_graph(data, name)
+
+
+def parse_graph(data: bytes, name: str = "<bytes>") -> Graph:
+    """Parse .tflite bytes; ``name`` is only used in error messages and as the graph name."""
+    if len(data) < 8:
+        raise ModelFormatError(name, f"not a TFLite model: only {len(data)} bytes")
+    if data[4:8] != b"TFL3":
+        raise ModelFormatError(name, "not a TFLite model: file identifier is not 'TFL3'")
+    try:
+        return _parse(data, name)
+    except ModelFormatError:
+        raise
+    except Exception as exc:  # a corrupt flatbuffer fails anywhere inside the generated code
+        raise ModelFormatError(name, f"corrupt or truncated TFLite model ({type(exc).__name__}: {exc})") from None
+
+
+def _parse(data: bytes, name: str) -> Graph:
+    model = tflite.Model.GetRootAs(data, 0)
+    if model.SubgraphsLength() < 1:
+        raise ModelFormatError(name, "TFLite model has no subgraph")
+    sg = model.Subgraphs(0)
+    buffers = [_buffer_bytes(model.Buffers(i), data, name) for i in range(model.BuffersLength())]
+
+    tensors = []
+    for i in range(sg.TensorsLength()):
+        t = sg.Tensors(i)
+        if t.Type() not in DTYPES:
+            raise ModelFormatError(name, f"tensor {i} has unsupported type {t.Type()}")
+        dtype = DTYPES[t.Type()]
+        shape = tuple(int(d) for d in t.ShapeAsNumpy()) if not t.ShapeIsNone() else ()
+        raw = buffers[t.Buffer()] if 0 <= t.Buffer() < len(buffers) else None
+        value = None
+        if raw:
+            count = int(np.prod(shape, dtype=np.int64))
+            if len(raw) != count * dtype.itemsize:
+                raise ModelFormatError(name, f"tensor {i} ({t.Name().decode()}): buffer holds "
+                                             f"{len(raw)} bytes, shape {list(shape)} needs "
+                                             f"{count * dtype.itemsize}")
+            value = np.frombuffer(raw, dtype=dtype).reshape(shape)
+        tensors.append(Tensor(t.Name().decode("utf-8", "replace"), shape, dtype, value,
+                              _quantization(t.Quantization())))
+
+    codes = []
+    for i in range(model.OperatorCodesLength()):
+        oc = model.OperatorCodes(i)
+        code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
+        if code == CUSTOM_CODE:
+            codes.append(("CUSTOM:" + (oc.CustomCode() or b"").decode(), oc.Version()))
+        else:
+            codes.append((BUILTIN_NAMES.get(code, f"BUILTIN_{code}"), oc.Version()))
+
+    operators = []
+    n_tensors = len(tensors)
+    for i in range(sg.OperatorsLength()):
+        op = sg.Operators(i)
+        if not 0 <= op.OpcodeIndex() < len(codes):
+            raise ModelFormatError(name, f"operator {i} has opcode index {op.OpcodeIndex()} "
+                                         f"out of range 0..{len(codes) - 1}")
+        kind, version = codes[op.OpcodeIndex()]
+        inputs = tuple(int(x) for x in op.InputsAsNumpy()) if not op.InputsIsNone() else ()
+        outputs = tuple(int(x) for x in op.OutputsAsNumpy()) if not op.OutputsIsNone() else ()
+        for t in inputs + outputs:
+            if t >= n_tensors:
+                raise ModelFormatError(name, f"operator {i} ({kind}) refers to tensor {t}, "
+                                             f"the model has {n_tensors}")
+        options_type = OPTIONS_NAMES.get(op.BuiltinOptionsType(), "")
+        options = {}
+        table = op.BuiltinOptions()
+        if options_type and options_type != "NONE" and table is not None:
+            options = read_options(options_type, table)
+        else:
+            options_type = ""
+        custom = bytes(op.CustomOptionsAsNumpy()) if not op.CustomOptionsIsNone() else b""
+        operators.append(Operator(kind, inputs, outputs, options_type, options, custom, version))
+
+    inputs = [int(x) for x in sg.InputsAsNumpy()] if not sg.InputsIsNone() else []
+    outputs = [int(x) for x in sg.OutputsAsNumpy()] if not sg.OutputsIsNone() else []
+    graph_name = (sg.Name() or b"").decode() or Path(name).stem
+    graph = Graph(graph_name, tensors, operators, inputs, outputs, [])
+    graph.layers = _stored_layers(model, buffers, len(operators)) or default_layers(graph)
+    return graph
+
+
+def _buffer_bytes(buf: tflite.Buffer, data: bytes, name: str) -> bytes:
+    # Models over 2 GB keep buffers after the flatbuffer, addressed by offset and size.
+    if buf.Offset() > 1:
+        end = buf.Offset() + buf.Size()
+        if end > len(data):
+            raise ModelFormatError(name, f"buffer at offset {buf.Offset()} runs past the end of the file")
+        return data[buf.Offset():end]
+    if buf.DataIsNone():
+        return b""
+    return buf.DataAsNumpy().tobytes()
+
+
+def _quantization(q: tflite.QuantizationParameters | None) -> Quantization | None:
+    if q is None or q.ScaleIsNone():
+        return None
+    zero = q.ZeroPointAsNumpy() if not q.ZeroPointIsNone() else np.zeros(q.ScaleLength(), np.int64)
+    return Quantization(np.array(q.ScaleAsNumpy(), np.float32), np.array(zero, np.int64),
+                        q.QuantizedDimension())
+
+
+def _stored_layers(model: tflite.Model, buffers: list[bytes], n_ops: int) -> list[Layer]:
+    """Layers recorded by our own writer in the model's metadata, if present and consistent."""
+    for i in range(model.MetadataLength()):
+        meta = model.Metadata(i)
+        if (meta.Name() or b"").decode() != LAYERS_METADATA:
+            continue
+        try:
+            entries = json.loads(buffers[meta.Buffer()].decode())
+            layers = [Layer(str(e["name"]), tuple(int(o) for o in e["ops"])) for e in entries]
+        except (ValueError, KeyError, IndexError, TypeError):
+            return []
+        covered = sorted(o for layer in layers for o in layer.ops)
+        return layers if covered == list(range(n_ops)) else []
+    return []
+
+
+def default_layers(graph: Graph) -> list[Layer]:
+    """One layer per computing operator; ops that only transform constants join their consumer.
+
+    A DEQUANTIZE of float16 weights is part of the layer that uses the weights, so that a cut
+    never ships weights between devices and a shard slices them with its layer.
+    """
+    const_like = {t for t, tensor in enumerate(graph.tensors) if tensor.is_constant}
+    prelude: set[int] = set()
+    for i, op in enumerate(graph.operators):
+        ins = [t for t in op.inputs if t >= 0]
+        if ins and all(t in const_like for t in ins) and op.outputs:
+            prelude.add(i)
+            const_like.update(op.outputs)
+    layers: list[Layer] = []
+    owner: dict[int, int] = {}
+    used_names: set[str] = set()
+    for i, op in enumerate(graph.operators):
+        if i in prelude:
+            continue
+        tname = graph.tensors[op.outputs[0]].name if op.outputs else ""
+        lname = tname if _SHORT_NAME.match(tname) and tname not in used_names else f"{op.kind.lower()}_{i}"
+        used_names.add(lname)
+        owner[i] = len(layers)
+        layers.append(Layer(lname, (i,)))
+    attached: dict[int, list[int]] = {}
+    for i in sorted(prelude, reverse=True):
+        target = _first_compute_consumer(graph, i, prelude)
+        attached.setdefault(owner[target] if target is not None else -1, []).append(i)
+    for li, ops in attached.items():
+        if li < 0:  # constants nobody computes with: keep them in the first layer
+            li = 0
+        if not layers:
+            layers.append(Layer("constants", ()))
+        layers[li] = Layer(layers[li].name, tuple(sorted(layers[li].ops + tuple(ops))))
+    return layers
+
+
+def _first_compute_consumer(graph: Graph, op_index: int, prelude: set[int]) -> int | None:
+    frontier = [op_index]
+    while frontier:
+        current = frontier.pop()
+        for t in graph.operators[current].outputs:
+            for consumer in sorted(graph.consumers.get(t, [])):
+                if consumer not in prelude:
+                    return consumer
+                frontier.append(consumer)
+    return None
