@@ -75,9 +75,12 @@ def weight_tensor(graph: Graph, op_index: int) -> int | None:
 
 
 def main_op(graph: Graph, layer_index: int) -> int | None:
-    """The one op that does a layer's work (ignoring DEQUANTIZE of its weights), if unique."""
+    """The op that does a layer's work: the first one that is not a DEQUANTIZE of its weights,
+    when every op after it is per-unit (a separate activation); else None."""
     ops = [o for o in graph.layers[layer_index].ops if not _is_const_prelude(graph, o)]
-    return ops[0] if len(ops) == 1 else None
+    if not ops or any(graph.operators[o].kind not in PER_UNIT_OPS for o in ops[1:]):
+        return None
+    return ops[0]
 
 
 def _is_const_prelude(graph: Graph, op_index: int) -> bool:
@@ -90,7 +93,8 @@ def shard_problem(graph: Graph, layer_index: int) -> str:
     m = main_op(graph, layer_index)
     if m is None:
         kinds = [graph.operators[o].kind for o in graph.layers[layer_index].ops]
-        return f"layer has several ops ({', '.join(kinds)}); only a single conv or fc can be sharded"
+        return (f"layer has several ops ({', '.join(kinds)}); only a conv or fc, "
+                "optionally followed by per-unit activations, can be sharded")
     op = graph.operators[m]
     if op.kind not in SHARDABLE_OPS:
         return f"{op.kind} cannot be sharded (only {', '.join(SHARDABLE_OPS)})"

@@ -144,18 +144,22 @@ def _emit(g: GraphBuilder, layer: LayerSpec, srcs: list[int], w: Weights) -> int
             kernel = g.weight(f"{name}/kernel", w.get(f"{name}/kernel", (1, kh, kw, cout), kh * kw))
             kind, otype = "DEPTHWISE_CONV_2D", "DepthwiseConv2DOptions"
             opts["depth_multiplier"] = p["multiplier"]
-        bias = g.weight(f"{name}/bias", w.get(f"{name}/bias", (cout,), 0, "bias")) \
-            if p.get("use_bias", True) else -1
+        bias = _bias(g, w, name, cout, p.get("use_bias", True))
         out = g.tensor(name, (shape[0], oh, ow, cout))
         g.op(kind, (x, kernel, bias), (out,), otype, opts)
         return out
     if t == "dense":
         units, fan_in = p["units"], int(np.prod(shape[1:]))
         kernel = g.weight(f"{name}/kernel", w.get(f"{name}/kernel", (units, fan_in), fan_in))
-        bias = g.weight(f"{name}/bias", w.get(f"{name}/bias", (units,), 0, "bias")) if p["use_bias"] else -1
-        out = g.tensor(name, (shape[0], units))
+        bias = _bias(g, w, name, units, p["use_bias"])
+        # TFLite's FULLY_CONNECTED cannot fuse tanh: it becomes a separate op of the same layer.
+        fused = p["activation"] if p["activation"] != "tanh" else "none"
+        out = g.tensor(name if fused == p["activation"] else f"{name}/linear", (shape[0], units))
         g.op("FULLY_CONNECTED", (x, kernel, bias), (out,), "FullyConnectedOptions",
-             {"fused_activation_function": _ACT[p["activation"]]})
+             {"fused_activation_function": _ACT[fused]})
+        if fused != p["activation"]:
+            linear, out = out, g.tensor(name, (shape[0], units))
+            g.op("TANH", (linear,), (out,))
         return out
     if t in ("maxpool2d", "avgpool2d"):
         (ph, pw) = p["pool"]
@@ -231,6 +235,12 @@ def _emit(g: GraphBuilder, layer: LayerSpec, srcs: list[int], w: Weights) -> int
     if t == "temporal_pyramid":
         return _pyramid(g, name, x, p["levels"])
     raise AssertionError(t)
+
+
+def _bias(g: GraphBuilder, w: Weights, name: str, units: int, use_bias: bool) -> int:
+    # LiteRT refuses (conv) or crashes on (depthwise) a float conv without a bias: give a zero one.
+    value = w.get(f"{name}/bias", (units,), 0, "bias") if use_bias else np.zeros(units, F32)
+    return g.weight(f"{name}/bias", value)
 
 
 def _concat(g: GraphBuilder, name: str, srcs: list[int], axis: int) -> int:

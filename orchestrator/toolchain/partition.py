@@ -11,54 +11,18 @@ from __future__ import annotations
 import hashlib
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from worker.errors import UserError
-from worker.graph import Graph, Layer, Operator, Quantization, Tensor, read_graph
+from worker.graph import Graph, Layer, Quantization, Tensor
 
 from .analysis import layer_problem, main_op, op_macs, shard_problem, shard_units, weight_tensor
 from .manifest import Artifact, BlockSource, Manifest, Shard, Task, TensorRef
+from .source import SourceBlock, tensor_refs
 from .tflite_writer import write_tflite
-from .zoo import BuiltModel
-
-
-@dataclass(frozen=True)
-class SourceBlock:
-    """A block to partition: its graph (None for a built-in step) and where it came from."""
-
-    name: str
-    graph: Graph | None
-    file: str
-    sha256: str
-    builtin: str = ""
-    inputs: tuple[TensorRef, ...] = ()
-    outputs: tuple[TensorRef, ...] = ()
-
-
-def blocks_of_model(model: BuiltModel) -> list[SourceBlock]:
-    """The blocks of a built spec, graphs read back from their .tflite files."""
-    out = []
-    for block in model.spec.blocks:
-        art = model.blocks[block.name]
-        ins = tuple(TensorRef(n, s, "float32") for n, s in zip(art.inputs, art.input_shapes))
-        outs = tuple(TensorRef(n, s, "float32") for n, s in zip(art.outputs, art.output_shapes))
-        if block.is_builtin:
-            out.append(SourceBlock(block.name, None, "", "", block.builtin, ins, outs))
-        else:
-            path = model.path(block.name)
-            out.append(SourceBlock(block.name, read_graph(path), str(path), art.sha256, "", ins, outs))
-    return out
-
-
-def blocks_of_file(path: Path) -> list[SourceBlock]:
-    """A single .tflite file as one block named after the file."""
-    graph = read_graph(path)
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    return [SourceBlock(path.stem, graph, str(path), sha, "", tuple(_refs(graph, graph.inputs)),
-                        tuple(_refs(graph, graph.outputs)))]
 
 
 def resolve_cuts(blocks: Sequence[SourceBlock], cuts: Sequence[str]) -> dict[str, set[int]]:
@@ -152,8 +116,8 @@ def partition(blocks: Sequence[SourceBlock], model: str, out: Path, cuts: Mappin
             if problem:
                 raise UserError(f"{block.file}: layer {graph.layers[li].name}: {problem}; "
                                 "the partitioner cannot place it in a task")
-        sources.append(BlockSource(block.name, block.file, block.sha256, _refs(graph, graph.inputs),
-                                   _refs(graph, graph.outputs)))
+        sources.append(BlockSource(block.name, block.file, block.sha256, tensor_refs(graph, graph.inputs),
+                                   tensor_refs(graph, graph.outputs)))
         groups = _groups(len(graph.layers), cuts.get(block.name, set()), shards.get(block.name, {}))
         produced_later = [set(graph.activation_inputs(_with_preludes(graph, _ops(graph, g)))) for g in groups]
         for gi, group in enumerate(groups):
@@ -165,10 +129,10 @@ def partition(blocks: Sequence[SourceBlock], model: str, out: Path, cuts: Mappin
             k = shards.get(block.name, {}).get(group[0], 0) if len(group) == 1 else 0
             if k:
                 shard_list = [Shard(i, k, lo, hi, _save(g, out)) for i, (lo, hi, g) in enumerate(shard_graph(sub, k))]
-                task = Task(name, block.name, layer_names, _refs(sub, sub.inputs), _refs(sub, sub.outputs),
+                task = Task(name, block.name, layer_names, tensor_refs(sub, sub.inputs), tensor_refs(sub, sub.outputs),
                             macs, graph.weight_bytes(_ops(graph, group)), None, shard_list, -1)
             else:
-                task = Task(name, block.name, layer_names, _refs(sub, sub.inputs), _refs(sub, sub.outputs),
+                task = Task(name, block.name, layer_names, tensor_refs(sub, sub.inputs), tensor_refs(sub, sub.outputs),
                             macs, graph.weight_bytes(_ops(graph, group)), _save(sub, out))
             tasks.append(task)
             if progress:
@@ -264,8 +228,7 @@ def shard_graph(task: Graph, k: int) -> list[tuple[int, int, Graph]]:
     m = main_op(task, 0)
     assert m is not None, "shard_graph needs a one-layer conv/fc task"
     op = task.operators[m]
-    out_t = op.outputs[0]
-    units = task.tensors[out_t].shape[-1]
+    units = task.tensors[op.outputs[0]].shape[-1]
     w_const = weight_tensor(task, m)
     # Tensors whose axis 0 runs over output units: the weights (and their dequantized copy), the bias.
     per_unit_axis0 = {op.inputs[1], w_const}
@@ -275,6 +238,10 @@ def shard_graph(task: Graph, k: int) -> list[tuple[int, int, Graph]]:
         p = task.producer.get(bias)
         if p is not None:
             per_unit_axis0.add(task.operators[p].inputs[0])
+    # Every activation the layer writes (the conv/fc output, then per-unit activations of it)
+    # has the units on its last axis.
+    per_unit_last = {t for o in task.operators for t in o.outputs
+                     if not task.tensors[t].is_constant and t not in per_unit_axis0}
     result = []
     for i in range(k):
         lo, hi = (i * units) // k, ((i + 1) * units) // k
@@ -282,7 +249,7 @@ def shard_graph(task: Graph, k: int) -> list[tuple[int, int, Graph]]:
         for ti, t in enumerate(task.tensors):
             if ti in per_unit_axis0:
                 t = _slice_axis0(t, lo, hi)
-            elif ti == out_t:
+            elif ti in per_unit_last:
                 t = replace(t, shape=t.shape[:-1] + (hi - lo,))
             tensors.append(t)
         result.append((lo, hi, Graph(f"{task.name}.shard{i}", tensors, list(task.operators),
@@ -306,10 +273,4 @@ def _save(graph: Graph, out: Path) -> Artifact:
     return Artifact(file, sha, len(data))
 
 
-def _refs(graph: Graph, tensors: Sequence[int]) -> list[TensorRef]:
-    return [TensorRef(graph.tensors[t].name, list(graph.tensors[t].shape), graph.tensors[t].dtype.name)
-            for t in tensors]
-
-
-__all__ = ["Operator", "SourceBlock", "balanced_cuts", "blocks_of_file", "blocks_of_model", "extract",
-           "partition", "resolve_cuts", "resolve_shards", "shard_graph"]
+__all__ = ["balanced_cuts", "extract", "partition", "resolve_cuts", "resolve_shards", "shard_graph"]

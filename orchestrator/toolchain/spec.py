@@ -105,7 +105,7 @@ class ModelSpec:
     blocks: tuple[BlockSpec, ...]
     outputs: tuple[str, ...]
     description: str = ""
-    source: str = field(default="", compare=False)
+    source: str = field(default="", compare=False, repr=False)
 
     def block(self, name: str) -> BlockSpec:
         """The block called ``name``; KeyError if there is none."""

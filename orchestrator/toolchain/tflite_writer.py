@@ -178,7 +178,8 @@ def _options(b: flatbuffers.Builder, op: Operator, index: int) -> int:
     prepared: dict[str, object] = {}
     for key, value in op.options.items():
         if isinstance(value, np.ndarray):
-            prepared[key] = b.CreateNumpyVector(value)
+            # Vector options of the schema (new_shape, squeeze_dims, ...) hold int32 or float32.
+            prepared[key] = b.CreateNumpyVector(value.astype(np.int32 if value.dtype.kind in "iub" else np.float32))
         elif isinstance(value, str):
             prepared[key] = b.CreateString(value)
         else:

@@ -19,8 +19,15 @@ from .builder import Weights, build_block
 from .spec import ModelSpec, load_spec
 from .tflite_writer import write_tflite
 
-# Bump when the builder's output for the same spec and seed changes, to invalidate caches.
-BUILDER_VERSION = 1
+
+
+def _builder_fingerprint() -> str:
+    """Hash of the code that turns a spec into bytes: a change to it invalidates cached builds."""
+    here = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for name in ("builder.py", "tflite_writer.py", "spec.py"):
+        h.update((here / name).read_bytes())
+    return h.hexdigest()
 
 
 def _data_dir(kind: str) -> Path:
@@ -103,7 +110,7 @@ def build_model(spec: ModelSpec, seed: int = 0, weights: str | Path | None = Non
     """Build every block of ``spec`` (cached by spec, seed and weights); returns the artifacts."""
     given: dict[str, np.ndarray] = {}
     wsource = "<seeded>"
-    key = hashlib.sha256(json.dumps([repr(spec), seed, BUILDER_VERSION]).encode())
+    key = hashlib.sha256(json.dumps([repr(spec), seed, _builder_fingerprint()]).encode())
     if weights is not None:
         wsource = str(weights)
         try:

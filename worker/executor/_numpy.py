@@ -11,8 +11,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..errors import UnsupportedOpError
-from ..graph import Graph, parse_graph, read_graph
+from ..errors import ModelFormatError, UnsupportedOpError
+from ..graph import ACTIVATIONS, Graph, parse_graph, read_graph
 from ._base import TensorSpec, check_feeds
 from ._numpy_ops import ACTIVATION_CODES, KERNELS, Call, Kernel
 
@@ -32,7 +32,8 @@ class NumpyRunner:
         for i, op in enumerate(graph.operators):
             call = Call(i, op, tuple(graph.tensors[t] if t >= 0 else None for t in op.inputs),
                         tuple(graph.tensors[t] for t in op.outputs))
-            self._steps.append((call, _kernel(graph, call), []))
+            self._steps.append((call, _kernel(call), []))
+        self._check_order()
         self.inputs = [_spec(graph, t) for t in graph.inputs]
         self.outputs = [_spec(graph, t) for t in graph.outputs]
         self._constants = {t: tensor.data for t, tensor in enumerate(graph.tensors)
@@ -52,6 +53,20 @@ class NumpyRunner:
                 del values[t]
         return {spec.name: np.array(values[t]) for spec, t in zip(self.outputs, self._graph.outputs)}
 
+    def _check_order(self) -> None:
+        """Fail at load, not half-way through run(), if a tensor is read before it has a value."""
+        graph = self._graph
+        known = set(graph.inputs) | {t for t, tensor in enumerate(graph.tensors) if tensor.is_constant}
+        for call, _, _ in self._steps:
+            for t in call.op.inputs:
+                if t >= 0 and t not in known:
+                    raise ModelFormatError(self.path, f"operator {call.index} ({call.op.kind}) reads "
+                                                      f"tensor {t} before any operator writes it")
+            known.update(call.op.outputs)
+        for t in graph.outputs:
+            if t not in known:
+                raise ModelFormatError(self.path, f"graph output {t} is never written")
+
     def _fold_constants(self) -> None:
         """Run once, at load, the operators that read only constants (e.g. float16 weights).
 
@@ -62,9 +77,7 @@ class NumpyRunner:
         for call, kernel, frees in self._steps:
             ins = [t for t in call.op.inputs if t >= 0]
             if ins and all(t in self._constants for t in ins):
-                values = dict(self._constants)
-                _execute(call, kernel, values)
-                self._constants.update({t: values[t] for t in call.op.outputs})
+                _execute(call, kernel, self._constants)
             else:
                 remaining.append((call, kernel, frees))
         self._steps = remaining
@@ -89,7 +102,7 @@ def _execute(call: Call, kernel: Kernel, values: dict[int, np.ndarray]) -> None:
     values[call.op.outputs[0]] = np.asarray(result, out.dtype)
 
 
-def _kernel(graph: Graph, call: Call) -> Kernel:
+def _kernel(call: Call) -> Kernel:
     """The kernel of one operator, or UnsupportedOpError naming it if it cannot run here."""
     op, where = call.op, f"operator {call.index} ({call.op.kind})"
     kernel = KERNELS.get(op.kind)
@@ -97,16 +110,22 @@ def _kernel(graph: Graph, call: Call) -> Kernel:
         raise UnsupportedOpError(f"{where}: not supported by the numpy reference executor")
     activation = int(op.option("fused_activation_function", 0))  # type: ignore[arg-type]
     if activation not in ACTIVATION_CODES:
-        raise UnsupportedOpError(f"{where}: fused activation {activation} is not supported by "
-                                 "the numpy reference executor")
+        name = ACTIVATIONS.get(activation, str(activation))
+        raise UnsupportedOpError(f"{where}: fused activation {name} is not supported by the numpy "
+                                 "reference executor (TFLite's float kernels ignore or refuse it)")
     if len(op.outputs) != 1:
         raise UnsupportedOpError(f"{where}: {len(op.outputs)} outputs, the numpy reference "
                                  "executor expects one")
-    x, w = call.inputs[0], call.inputs[1] if len(call.inputs) > 1 else None
+    x = call.inputs[0] if call.inputs else None
+    w = call.inputs[1] if len(call.inputs) > 1 else None
     if op.kind == "CONV_2D" and x is not None and w is not None and x.shape[-1:] != w.shape[-1:]:
         raise UnsupportedOpError(f"{where}: grouped convolution ({x.shape[-1]} input channels, "
                                  f"filter has {w.shape[-1]}) is not supported by the numpy "
                                  "reference executor")
+    if (op.kind == "DEPTHWISE_CONV_2D" and x is not None and w is not None and x.shape
+            and w.shape and w.shape[-1] % max(x.shape[-1], 1)):
+        raise UnsupportedOpError(f"{where}: {w.shape[-1]} filter channels are not a multiple of "
+                                 f"{x.shape[-1]} input channels")
     if op.kind == "DEQUANTIZE" and x is not None and x.dtype != np.float16 and (
             x.dtype.kind not in "iu" or x.quantization is None):
         raise UnsupportedOpError(f"{where}: dequantizing {x.dtype} is not supported by the numpy "

@@ -15,7 +15,9 @@ from ..graph import Operator, Tensor
 _IM2COL_BYTES = 32 << 20
 
 SAME, VALID = 0, 1
-ACTIVATION_CODES = (0, 1, 2, 3, 4)  # NONE, RELU, RELU_N1_TO_1, RELU6, TANH
+# NONE, RELU, RELU_N1_TO_1, RELU6. Not TANH (4) nor SIGN_BIT (5): TFLite's float kernels treat
+# them as NONE (or refuse them), so applying them would disagree with LiteRT on the same file.
+ACTIVATION_CODES = (0, 1, 2, 3)
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,6 @@ def activate(x: np.ndarray, code: int) -> np.ndarray:
         return np.clip(x, -1, 1)
     if code == 3:
         return np.clip(x, 0, 6)
-    if code == 4:
-        return np.tanh(x)
     raise ValueError(f"fused activation {code} is not supported")
 
 

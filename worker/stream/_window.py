@@ -34,7 +34,7 @@ class Window:
             return values[0]
         if self.mode == "concat":
             return np.concatenate(values, axis=-1)
-        return np.stack([v.reshape(v.shape[1:]) if v.shape[:1] == (1,) else v for v in values], axis=1)
+        return np.stack(values, axis=1)
 
     def shape(self, value_shape: tuple[int, ...]) -> tuple[int, ...]:
         """Shape of the assembled tensor for values of ``value_shape`` (batch axis first)."""

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from orchestrator.toolchain.tflite_writer import write_tflite
-from worker.errors import UnsupportedOpError
+from worker.errors import ModelFormatError, UnsupportedOpError
 from worker.executor import LiteRTRunner, NumpyRunner
 from worker.graph import Graph, Operator, Quantization, Tensor, default_layers
 
@@ -32,10 +34,14 @@ def random_feeds(specs: list, rng: np.random.Generator, scale: float = 1.0) -> d
     return {s.name: (rng.standard_normal(s.shape) * scale).astype(s.dtype) for s in specs}
 
 
-def assert_matches(model: str | Path | bytes, rng: np.random.Generator, scale: float = 1.0) -> None:
-    """NumpyRunner and LiteRT agree on every output, within RTOL of the output's largest value."""
+def assert_matches(model: str | Path | bytes, rng: np.random.Generator, scale: float = 1.0,
+                   reference: bytes | None = None) -> None:
+    """NumpyRunner and LiteRT agree on every output, within RTOL of the output's largest value.
+
+    LiteRT runs ``reference`` instead of ``model`` when given (an equivalent model it accepts).
+    """
     numpy_runner = NumpyRunner(model)
-    lite = LiteRTRunner(model if isinstance(model, bytes) else str(model))
+    lite = LiteRTRunner(reference or (model if isinstance(model, bytes) else str(model)))
     assert [s.name for s in numpy_runner.inputs] == [s.name for s in lite.inputs]
     feeds = random_feeds(lite.inputs, rng, scale)
     expected, got = lite.run(feeds), numpy_runner.run(feeds)
@@ -123,6 +129,7 @@ def case(fn: Case) -> Case:
 def conv(b: Builder, x: int, w: int, bias: int, shape: tuple[int, ...], padding: int,
          stride: tuple[int, int] = (1, 1), dilation: tuple[int, int] = (1, 1),
          activation: int = NONE) -> int:
+    """Add a CONV_2D (filter OHWI)."""
     return b.op("CONV_2D", [x, w, bias], shape, "Conv2DOptions", padding=padding,
                 stride_h=stride[0], stride_w=stride[1], dilation_h_factor=dilation[0],
                 dilation_w_factor=dilation[1], fused_activation_function=activation)
@@ -131,6 +138,7 @@ def conv(b: Builder, x: int, w: int, bias: int, shape: tuple[int, ...], padding:
 def depthwise(b: Builder, x: int, w: int, bias: int, shape: tuple[int, ...], padding: int,
               multiplier: int, stride: tuple[int, int] = (1, 1), dilation: tuple[int, int] = (1, 1),
               activation: int = NONE) -> int:
+    """Add a DEPTHWISE_CONV_2D (filter [1, kh, kw, c * multiplier])."""
     return b.op("DEPTHWISE_CONV_2D", [x, w, bias], shape, "DepthwiseConv2DOptions",
                 padding=padding, stride_h=stride[0], stride_w=stride[1],
                 depth_multiplier=multiplier, dilation_h_factor=dilation[0],
@@ -139,6 +147,7 @@ def depthwise(b: Builder, x: int, w: int, bias: int, shape: tuple[int, ...], pad
 
 def pool(b: Builder, kind: str, x: int, shape: tuple[int, ...], padding: int, size: tuple[int, int],
          stride: tuple[int, int], activation: int = NONE) -> int:
+    """Add a MAX_POOL_2D or AVERAGE_POOL_2D."""
     return b.op(kind, [x], shape, "Pool2DOptions", padding=padding, stride_h=stride[0],
                 stride_w=stride[1], filter_height=size[0], filter_width=size[1],
                 fused_activation_function=activation)
@@ -163,15 +172,15 @@ def conv_valid_stride2_relu6(b: Builder, rng: np.random.Generator) -> int:
 
 
 @case
-def conv_same_dilated_tanh(b: Builder, rng: np.random.Generator) -> int:
+def conv_same_dilated_relu(b: Builder, rng: np.random.Generator) -> int:
     return conv(b, b.input(1, 10, 9, 3), b.weights(rng, 4, 3, 3, 3), b.weights(rng, 4),
-                (1, 10, 9, 4), SAME, dilation=(2, 2), activation=TANH)
+                (1, 10, 9, 4), SAME, dilation=(2, 2), activation=RELU)
 
 
 @case
-def conv_valid_dilated_no_bias(b: Builder, rng: np.random.Generator) -> int:
-    return conv(b, b.input(1, 12, 12, 2), b.weights(rng, 3, 3, 2, 2), -1, (1, 8, 10, 3), VALID,
-                dilation=(2, 2), activation=RELU_N1_TO_1)
+def conv_valid_dilated(b: Builder, rng: np.random.Generator) -> int:
+    return conv(b, b.input(1, 12, 12, 2), b.weights(rng, 3, 3, 2, 2), b.weights(rng, 3),
+                (1, 8, 10, 3), VALID, dilation=(2, 2), activation=RELU_N1_TO_1)
 
 
 @case
@@ -205,6 +214,22 @@ def fully_connected_int8_weights(b: Builder, rng: np.random.Generator) -> int:
 
 
 @case
+def fully_connected_int8_per_axis_weights(b: Builder, rng: np.random.Generator) -> int:
+    quant = Quantization(np.array([0.01, 0.02, 0.03], np.float32), np.zeros(3, np.int64), axis=0)
+    w8 = b.const(rng.integers(-127, 128, (3, 6)), np.int8, quant)
+    w = b.op("DEQUANTIZE", [w8], (3, 6), "DequantizeOptions")
+    return b.op("FULLY_CONNECTED", [b.input(1, 6), w, b.weights(rng, 3)], (1, 3),
+                "FullyConnectedOptions")
+
+
+@case
+def add_uint8_constant(b: Builder, rng: np.random.Generator) -> int:
+    quant = Quantization(np.array([0.05], np.float32), np.array([128]))
+    offsets = b.op("DEQUANTIZE", [b.const(rng.integers(0, 256, (2, 6)), np.uint8, quant)], (2, 6))
+    return b.op("ADD", [b.input(2, 6), offsets], (2, 6), "AddOptions")
+
+
+@case
 def depthwise_same_relu6(b: Builder, rng: np.random.Generator) -> int:
     return depthwise(b, b.input(1, 9, 8, 4), b.weights(rng, 1, 3, 3, 4), b.weights(rng, 4),
                      (1, 9, 8, 4), SAME, 1, activation=RELU6)
@@ -217,8 +242,9 @@ def depthwise_multiplier2_valid_stride2(b: Builder, rng: np.random.Generator) ->
 
 
 @case
-def depthwise_multiplier2_same_dilated_no_bias(b: Builder, rng: np.random.Generator) -> int:
-    return depthwise(b, b.input(1, 9, 9, 3), b.weights(rng, 1, 5, 3, 6), -1, (1, 5, 9, 6), SAME, 2,
+def depthwise_multiplier2_same_dilated(b: Builder, rng: np.random.Generator) -> int:
+    return depthwise(b, b.input(1, 9, 9, 3), b.weights(rng, 1, 5, 3, 6), b.weights(rng, 6),
+                     (1, 5, 9, 6), SAME, 2,
                      (2, 1), (2, 2), activation=RELU)
 
 
@@ -250,6 +276,12 @@ def average_pool_same(b: Builder, rng: np.random.Generator) -> int:
 
 
 @case
+def average_pool_same_wide_filter(b: Builder, rng: np.random.Generator) -> int:
+    # A 4 x 4 filter over 5 x 5: corner windows hold as few as 4 valid elements of 16.
+    return pool(b, "AVERAGE_POOL_2D", b.input(1, 5, 5, 2), (1, 3, 3, 2), SAME, (4, 4), (2, 2))
+
+
+@case
 def average_pool_valid_global(b: Builder, rng: np.random.Generator) -> int:
     return pool(b, "AVERAGE_POOL_2D", b.input(1, 6, 5, 4), (1, 1, 1, 4), VALID, (6, 5), (6, 5), RELU6)
 
@@ -268,6 +300,11 @@ def prelu_channel_alpha(b: Builder, rng: np.random.Generator) -> int:
 
 
 @case
+def prelu_scalar_alpha(b: Builder, rng: np.random.Generator) -> int:
+    return b.op("PRELU", [b.input(1, 3, 4), b.const([0.3])], (1, 3, 4))
+
+
+@case
 def prelu_full_alpha(b: Builder, rng: np.random.Generator) -> int:
     return b.op("PRELU", [b.input(1, 4, 5, 6), b.weights(rng, 4, 5, 6)], (1, 4, 5, 6))
 
@@ -275,6 +312,11 @@ def prelu_full_alpha(b: Builder, rng: np.random.Generator) -> int:
 @case
 def softmax_2d(b: Builder, rng: np.random.Generator) -> int:
     return b.op("SOFTMAX", [b.input(3, 10)], (3, 10), "SoftmaxOptions", beta=1.0)
+
+
+@case
+def softmax_1d(b: Builder, rng: np.random.Generator) -> int:
+    return b.op("SOFTMAX", [b.input(7)], (7,), "SoftmaxOptions", beta=2.0)
 
 
 @case
@@ -335,6 +377,7 @@ def pad(b: Builder, rng: np.random.Generator) -> int:
 
 def strided_slice(b: Builder, x: int, begin: list[int], end: list[int], strides: list[int],
                   shape: tuple[int, ...], **masks: int) -> int:
+    """Add a STRIDED_SLICE with constant begin, end and strides."""
     return b.op("STRIDED_SLICE", [x, b.const(begin, np.int32), b.const(end, np.int32),
                                   b.const(strides, np.int32)], shape, "StridedSliceOptions", **masks)
 
@@ -359,6 +402,29 @@ def strided_slice_clamped_out_of_range(b: Builder, rng: np.random.Generator) -> 
 
 
 @case
+def strided_slice_ellipsis(b: Builder, rng: np.random.Generator) -> int:
+    return strided_slice(b, b.input(2, 6, 5, 4), [0, 1], [0, 3], [1, 1], (2, 6, 5, 2),
+                         ellipsis_mask=0b01)
+
+
+@case
+def strided_slice_new_axis(b: Builder, rng: np.random.Generator) -> int:
+    return strided_slice(b, b.input(6, 5), [0, 0, 1], [0, 0, 4], [1, 1, 1], (1, 6, 3),
+                         new_axis_mask=0b001, begin_mask=0b010, end_mask=0b010)
+
+
+@case
+def strided_slice_offset(b: Builder, rng: np.random.Generator) -> int:
+    # With ``offset`` the end is relative to the begin: rows 1..3, columns -4..-2.
+    return strided_slice(b, b.input(6, 5), [1, -4], [3, 2], [1, 1], (3, 2), offset=True)
+
+
+@case
+def strided_slice_negative_strides(b: Builder, rng: np.random.Generator) -> int:
+    return strided_slice(b, b.input(6, 5), [-1, 4], [-7, 0], [-2, -3], (3, 2))
+
+
+@case
 def reduce_max_keep_dims(b: Builder, rng: np.random.Generator) -> int:
     return b.op("REDUCE_MAX", [b.input(2, 5, 6, 3), b.const([1, 2], np.int32)], (2, 1, 1, 3),
                 "ReducerOptions", keep_dims=True)
@@ -377,12 +443,25 @@ def mean_spatial_keep_dims(b: Builder, rng: np.random.Generator) -> int:
 
 
 @case
+def mean_every_axis(b: Builder, rng: np.random.Generator) -> int:
+    return b.op("MEAN", [b.input(2, 5, 3), b.const([0, 1, 2], np.int32)], (), "ReducerOptions",
+                keep_dims=False)
+
+
+@case
+def sum_scalar_axis_keep_dims(b: Builder, rng: np.random.Generator) -> int:
+    return b.op("SUM", [b.input(2, 5, 3), b.const(1, np.int32)], (2, 1, 3), "ReducerOptions",
+                keep_dims=True)
+
+
+@case
 def sum_two_axes(b: Builder, rng: np.random.Generator) -> int:
     return b.op("SUM", [b.input(2, 5, 6, 3), b.const([0, 2], np.int32)], (5, 3), "ReducerOptions",
                 keep_dims=False)
 
 
 def resize(b: Builder, shape: tuple[int, ...], size: tuple[int, int], **flags: bool) -> int:
+    """Add an input of ``shape`` and a RESIZE_BILINEAR of it to ``size``."""
     x = b.input(*shape)
     return b.op("RESIZE_BILINEAR", [x, b.const(list(size), np.int32)],
                 (shape[0], *size, shape[3]), "ResizeBilinearOptions", **flags)
@@ -396,6 +475,11 @@ def resize_bilinear_half_pixel_up(b: Builder, rng: np.random.Generator) -> int:
 @case
 def resize_bilinear_align_corners(b: Builder, rng: np.random.Generator) -> int:
     return resize(b, (1, 6, 5, 3), (11, 9), align_corners=True, half_pixel_centers=False)
+
+
+@case
+def resize_bilinear_half_pixel_down(b: Builder, rng: np.random.Generator) -> int:
+    return resize(b, (1, 9, 7, 2), (4, 3), align_corners=False, half_pixel_centers=True)
 
 
 @case
@@ -433,6 +517,65 @@ def test_small_model_matches_litert(name: str) -> None:
     out = CASES[name](b, rng)
     # Scaled inputs reach past the clip points of RELU6 and HARD_SWISH.
     assert_matches(b.model(out), rng, scale=4.0)
+
+
+@pytest.mark.parametrize("absent", ["index -1", "omitted"])
+@pytest.mark.parametrize("kind", ["CONV_2D", "DEPTHWISE_CONV_2D"])
+def test_missing_bias_is_zero(kind: str, absent: str) -> None:
+    # LiteRT 2.3 refuses a float conv without bias and crashes on such a depthwise conv, so it
+    # runs the same model with a zero bias instead.
+    depthwise_kind = kind == "DEPTHWISE_CONV_2D"
+
+    def build(bias: str) -> bytes:
+        rng = np.random.default_rng(5)
+        b = Builder()
+        x = b.input(1, 7, 6, 2)
+        w = b.weights(rng, 1, 3, 3, 4) if depthwise_kind else b.weights(rng, 4, 3, 3, 2)
+        inputs = {"index -1": [x, w, -1], "omitted": [x, w],
+                  "zero": [x, w, b.const(np.zeros(4))]}[bias]
+        options = {"padding": SAME, "stride_h": 2, "stride_w": 1, "fused_activation_function": RELU}
+        if depthwise_kind:
+            options["depth_multiplier"] = 2
+        options_type = "DepthwiseConv2DOptions" if depthwise_kind else "Conv2DOptions"
+        return b.model(b.op(kind, inputs, (1, 4, 6, 4), options_type, **options))
+
+    assert_matches(build(absent), np.random.default_rng(6), reference=build("zero"))
+
+
+def _out_size(size: int, k: int, stride: int, dilation: int, padding: int) -> int:
+    """Output size of one spatial axis of a window op (TFLite's formula)."""
+    if padding == SAME:
+        return -(-size // stride)
+    return (size - (k - 1) * dilation - 1) // stride + 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(kind=st.sampled_from(["CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D", "AVERAGE_POOL_2D"]),
+       size=st.tuples(st.integers(1, 12), st.integers(1, 12)),
+       kernel=st.tuples(st.integers(1, 5), st.integers(1, 5)),
+       stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+       dilation=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+       padding=st.sampled_from([SAME, VALID]), seed=st.integers(0, 2**16))
+def test_window_geometry_matches_litert(kind: str, size: tuple[int, int], kernel: tuple[int, int],
+                                        stride: tuple[int, int], dilation: tuple[int, int],
+                                        padding: int, seed: int) -> None:
+    if kind.endswith("POOL_2D"):
+        dilation = (1, 1)
+    out = [_out_size(size[i], kernel[i], stride[i], dilation[i], padding) for i in range(2)]
+    if min(out) < 1:
+        return  # the window does not fit: no such model
+    rng = np.random.default_rng(seed)
+    b = Builder()
+    x = b.input(2, size[0], size[1], 3)
+    if kind == "CONV_2D":
+        y = conv(b, x, b.weights(rng, 4, *kernel, 3), b.weights(rng, 4), (2, *out, 4), padding,
+                 stride, dilation, RELU)
+    elif kind == "DEPTHWISE_CONV_2D":
+        y = depthwise(b, x, b.weights(rng, 1, *kernel, 6), b.weights(rng, 6), (2, *out, 6), padding,
+                      2, stride, dilation)
+    else:
+        y = pool(b, kind, x, (2, *out, 3), padding, kernel, stride)
+    assert_matches(b.model(y), rng)
 
 
 def test_every_listed_op_is_covered() -> None:
@@ -473,6 +616,24 @@ def test_concatenation_applies_its_fused_activation() -> None:
              "t1": rng.standard_normal((1, 2, 2)).astype(np.float32) * 8}
     got = NumpyRunner(b.model(out)).run(feeds)[f"t{out}"]
     np.testing.assert_array_equal(got, np.clip(np.concatenate([feeds["t0"], feeds["t1"]], -1), 0, 6))
+
+
+def test_fused_tanh_is_rejected_at_load() -> None:
+    # TFLite's conv, pool and arithmetic kernels silently treat a fused TANH as NONE.
+    b = Builder()
+    out = b.op("ADD", [b.input(1, 4), b.input(1, 4)], (1, 4), "AddOptions", fused_activation_function=TANH)
+    with pytest.raises(UnsupportedOpError, match=r"^operator 0 \(ADD\): fused activation TANH"):
+        NumpyRunner(b.model(out))
+
+
+def test_tensor_read_before_written_is_rejected_at_load() -> None:
+    b = Builder()
+    x = b.input(1, 4)
+    later = b.tensor((1, 4))
+    out = b.op("ADD", [x, later], (1, 4), "AddOptions")
+    b.operators.append(Operator("RELU", (x,), (later,)))
+    with pytest.raises(ModelFormatError, match=r"operator 0 \(ADD\) reads tensor 1 before"):
+        NumpyRunner(b.model(out))
 
 
 def test_bad_feeds_are_rejected() -> None:

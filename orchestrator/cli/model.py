@@ -1,0 +1,137 @@
+"""``mchair model build|inspect|partition|check``: the model toolchain on the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from worker.errors import UserError
+from worker.executor import BACKENDS
+
+from ..toolchain.analysis import layer_stats
+from ..toolchain.check import TOLERANCE, check_partition
+from ..toolchain.manifest import load_manifest
+from ..toolchain.partition import balanced_cuts, partition, resolve_cuts, resolve_shards
+from ..toolchain.source import open_model
+from ..toolchain.zoo import build_model, find_spec
+from ._table import format_table, human_bytes
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``model`` and its sub-commands."""
+    parser = sub.add_parser("model", help="build, inspect, partition and check models")
+    msub = parser.add_subparsers(dest="model_command", required=True, metavar="SUBCOMMAND")
+
+    p = msub.add_parser("build", help="write one .tflite per block of a model spec")
+    p.add_argument("name", metavar="NAME", help="built-in model name or spec .yaml")
+    p.add_argument("--weights", metavar="W.npz", help="weights by LAYER/kernel, LAYER/bias (else seeded random)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
+    p.add_argument("--out", type=Path, help="output directory (default: the model cache)")
+    p.set_defaults(run=_build)
+
+    p = msub.add_parser("inspect", help="per-layer ops, shapes, weights, MACs and cut sizes")
+    p.add_argument("model", metavar="MODEL", help="built-in name, spec .yaml or any .tflite")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    p.set_defaults(run=_inspect)
+
+    p = msub.add_parser("partition", help="cut into tasks and shards, one standalone .tflite each")
+    p.add_argument("model", metavar="MODEL", help="built-in name, spec .yaml or any .tflite")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--cuts", metavar="A,B,...", help="cut after these layers (names, or counts for one block)")
+    how.add_argument("--stages", type=int, metavar="K", help="cut every block into K tasks of balanced MACs")
+    p.add_argument("--shard", action="append", default=[], metavar="LAYER=K",
+                   help="split a conv (by filters) or fc (by units) layer into K shards; repeatable")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="directory for artifacts and manifest")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random weights of a built-in model")
+    p.add_argument("--weights", metavar="W.npz", help="weights for a built-in model or spec")
+    p.set_defaults(run=_partition)
+
+    p = msub.add_parser("check", help="run a partition's tasks chained and compare with the whole model")
+    p.add_argument("directory", type=Path, metavar="DIR", help="a directory written by `model partition`")
+    p.add_argument("--samples", type=int, default=3, metavar="N", help="random inputs per block (default 3)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backend", choices=BACKENDS, default="auto", help="executor (default: LiteRT if installed)")
+    p.set_defaults(run=_check)
+
+
+def _build(args: argparse.Namespace) -> int:
+    spec = find_spec(args.name)
+    print(f"building {spec.name} (seed {args.seed}{', weights ' + args.weights if args.weights else ''})",
+          file=sys.stderr)
+    model = build_model(spec, seed=args.seed, weights=args.weights, out=args.out)
+    rows = [[b.name, "built-in step" if not b.file else str(model.directory / b.file),
+             " + ".join(str(s) for s in b.input_shapes), str(b.output_shapes[0]),
+             human_bytes((model.directory / b.file).stat().st_size) if b.file else "-"]
+            for b in model.blocks.values()]
+    print(format_table(["block", "file", "inputs", "output", "size"], rows))
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    name, blocks = open_model(args.model, seed=args.seed)
+    report = []
+    for block in blocks:
+        if block.graph is None:
+            report.append({"block": block.name, "builtin": block.builtin, "layers": []})
+            continue
+        stats = layer_stats(block.graph)
+        report.append({"block": block.name, "file": block.file, "layers": [asdict(s) for s in stats]})
+        if args.json:
+            continue
+        ins = ", ".join(f"{r.name} {r.shape}" for r in block.inputs)
+        print(f"\n{name} / {block.name}  ({len(stats)} layers; input {ins})")
+        rows = [[s.index, s.name, "+".join(dict.fromkeys(s.ops)), str(s.output_shape), human_bytes(s.weight_bytes),
+                 s.macs, human_bytes(s.output_bytes), f"{human_bytes(s.cut_bytes)} ({s.cut_tensors})",
+                 round(s.cut_ratio, 3), f"{s.shard_units}" if s.shardable else "-",
+                 s.problem] for s in stats]
+        print(format_table(["#", "layer", "ops", "output", "weights", "MACs", "out bytes",
+                            "cut after (tensors)", "cut/input", "shard units", "cannot partition"], rows))
+    for block in blocks:
+        if block.graph is None and not args.json:
+            print(f"\n{name} / {block.name}: built-in step {block.builtin} (runs on the recorder)")
+    if args.json:
+        print(json.dumps({"model": name, "blocks": report}, indent=1))
+    return 0
+
+
+def _partition(args: argparse.Namespace) -> int:
+    name, blocks = open_model(args.model, seed=args.seed, weights=args.weights)
+    shards: dict[str, int] = {}
+    for item in args.shard:
+        layer, _, k = item.partition("=")
+        if not layer or not k.isdigit():
+            raise UserError(f"--shard {item}: expected LAYER=K with K an integer")
+        shards[layer] = int(k)
+    if args.stages is not None:
+        if args.stages < 1:
+            raise UserError(f"--stages {args.stages}: expected at least 1")
+        cuts = {b.name: balanced_cuts(b.graph, args.stages) for b in blocks if b.graph is not None}
+    else:
+        cuts = resolve_cuts(blocks, [c for c in (args.cuts or "").split(",") if c.strip()])
+    manifest = partition(blocks, name, args.out, cuts, resolve_shards(blocks, shards))
+    rows = []
+    for t in manifest.tasks:
+        layers = f"{t.layers[0]}..{t.layers[-1]}" if len(t.layers) > 1 else (t.layers[0] if t.layers else t.builtin)
+        files = (t.artifact.file[:12] if t.artifact else f"{len(t.shards)} shards" if t.shards else "built-in")
+        rows.append([t.name, layers, t.macs, human_bytes(t.weight_bytes),
+                     ", ".join(r.name for r in t.inputs), human_bytes(sum(r.nbytes for r in t.outputs)), files])
+    print(format_table(["task", "layers", "MACs", "weights", "inputs", "out bytes", "artifact"], rows))
+    print(f"manifest: {args.out / 'manifest.json'}")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    manifest = load_manifest(args.directory)
+    results = check_partition(manifest, args.directory, args.samples, args.seed, args.backend)
+    print(format_table(["block", "tasks", "samples", "max abs error", "max rel error", "ok"],
+                       [[r.block, r.tasks, r.samples, f"{r.max_abs:.3e}", f"{r.max_rel:.3e}",
+                         "yes" if r.ok else "NO"] for r in results]))
+    bad = [r.block for r in results if not r.ok]
+    if bad:
+        print(f"over tolerance ({TOLERANCE:g} of the output's max magnitude): {', '.join(bad)}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,84 @@
+"""The single-process stream reference: a whole spec over a frame sequence, tag by tag.
+
+Every distributed run is compared with this, tag by tag. It uses the same windows, joins and
+built-in steps as the agents (``worker.stream``), and one executor per block.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from worker.executor import Runner, load_model
+from worker.stream import BlockJoin, BuiltinStep, builtin_step
+
+from .zoo import BuiltModel
+
+
+def model_first_output(model: BuiltModel, block: str) -> str:
+    """Name of the tensor a block passes on to the blocks that read it."""
+    return model.blocks[block].outputs[0]
+
+
+@dataclass(frozen=True)
+class StreamResult:
+    """The outputs of one output block for one tag."""
+
+    tag: int
+    block: str
+    outputs: dict[str, np.ndarray]
+
+
+class StreamReference:
+    """Feeds frames (model input tensors) one tag at a time and yields results as they appear."""
+
+    def __init__(self, model: BuiltModel, backend: str = "auto", threads: int | None = None) -> None:
+        self.model = model
+        spec = model.spec
+        self._runners: dict[str, Runner] = {}
+        self._steps: dict[str, BuiltinStep] = {}
+        self._joins: dict[str, BlockJoin] = {}
+        self._consumers: dict[str, list[tuple[str, int]]] = {}
+        for block in spec.blocks:
+            if block.is_builtin:
+                self._steps[block.name] = builtin_step(block.builtin)
+            else:
+                self._runners[block.name] = load_model(model.path(block.name), backend, threads)
+            self._joins[block.name] = BlockJoin([e.window for e in block.inputs])
+            for i, edge in enumerate(block.inputs):
+                self._consumers.setdefault(edge.source, []).append((block.name, i))
+        self._outputs = set(spec.outputs)
+        self.block_runs = dict.fromkeys(self._joins, 0)
+        self.block_seconds = dict.fromkeys(self._joins, 0.0)
+
+    def push(self, tag: int, frame: np.ndarray) -> list[StreamResult]:
+        """Process the input tensor of ``tag``; returns the results that it completed."""
+        results = []
+        pending = deque([(self.model.spec.input.name, tag, frame)])
+        while pending:
+            source, t, value = pending.popleft()
+            for block, edge in self._consumers.get(source, []):
+                for ready_tag, inputs in self._joins[block].push(edge, t, value):
+                    started = time.perf_counter()
+                    outputs = self._run_block(block, inputs)
+                    self.block_seconds[block] += time.perf_counter() - started
+                    self.block_runs[block] += 1
+                    if block in self._outputs:
+                        results.append(StreamResult(ready_tag, block, outputs))
+                    pending.append((block, ready_tag, outputs[model_first_output(self.model, block)]))
+        return results
+
+    def run(self, frames: Iterable[np.ndarray], first_tag: int = 0) -> Iterator[StreamResult]:
+        """Results for a whole sequence of input tensors, tagged from ``first_tag``."""
+        for tag, frame in enumerate(frames, first_tag):
+            yield from self.push(tag, frame)
+
+    def _run_block(self, name: str, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
+        if name in self._steps:
+            return {name: self._steps[name](inputs)}
+        art = self.model.blocks[name]
+        return self._runners[name].run(dict(zip(art.inputs, inputs)))
