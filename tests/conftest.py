@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     mp.setenv("MCHAIR_CACHE_DIR", str(path))
     yield path
     mp.undo()
+    shutil.rmtree(path, ignore_errors=True)  # full-size models take over a GB
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from worker.errors import UserError
 from worker.graph import Graph, Layer, Quantization, Tensor
 
 from .analysis import layer_problem, main_op, op_macs, shard_problem, shard_units, weight_tensor
-from .manifest import Artifact, BlockSource, Manifest, Shard, Task, TensorRef
+from .manifest import Artifact, BlockSource, Manifest, Shard, Task
 from .source import SourceBlock, tensor_refs
 from .tflite_writer import write_tflite
 

@@ -99,23 +99,11 @@ class Graph:
                     result.setdefault(t, []).append(i)
         return result
 
-    @cached_property
-    def layer_of_op(self) -> dict[int, int]:
-        """Map operator index -> index of its layer."""
-        return {op: li for li, layer in enumerate(self.layers) for op in layer.ops}
-
     def tensor_index(self, name: str) -> int:
         """Index of the tensor called ``name``; KeyError if there is none."""
         for i, t in enumerate(self.tensors):
             if t.name == name:
                 return i
-        raise KeyError(name)
-
-    def layer(self, name: str) -> Layer:
-        """The layer called ``name``; KeyError if there is none."""
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
         raise KeyError(name)
 
     def activation_inputs(self, ops: Iterable[int]) -> list[int]:
