@@ -83,6 +83,17 @@ def main_op(graph: Graph, layer_index: int) -> int | None:
     return ops[0]
 
 
+def constant_only(graph: Graph, op_index: int) -> bool:
+    """True when an op reads only constants, directly or through other such ops (weights prep)."""
+    for t in graph.operators[op_index].inputs:
+        if t < 0 or graph.tensors[t].is_constant:
+            continue
+        p = graph.producer.get(t)
+        if p is None or not constant_only(graph, p):
+            return False
+    return True
+
+
 def _is_const_prelude(graph: Graph, op_index: int) -> bool:
     op = graph.operators[op_index]
     return op.kind == "DEQUANTIZE" and all(i < 0 or graph.tensors[i].is_constant for i in op.inputs)
@@ -142,7 +153,8 @@ def cut_tensors(graph: Graph, after_layer: int) -> list[int]:
             if t < 0 or graph.tensors[t].is_constant:
                 continue
             prod = graph.producer.get(t)
-            if prod is None or prod in before_ops:
+            # Dequantized weights are recomputed by every task that reads them, never shipped.
+            if prod is None or (prod in before_ops and not constant_only(graph, prod)):
                 crossing.setdefault(t, None)
     for t in graph.outputs:
         if graph.producer.get(t) in before_ops:

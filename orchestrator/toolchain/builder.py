@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,10 +24,12 @@ class Weights:
     rng: np.random.Generator
     given: Mapping[str, np.ndarray]
     source: str = "<weights>"
+    used: set[str] = field(default_factory=set)
 
     def get(self, key: str, shape: tuple[int, ...], fan_in: int, kind: str = "kernel") -> np.ndarray:
         """The array ``key`` (e.g. ``conv1/kernel``) from the file, or a fresh random one."""
         if key in self.given:
+            self.used.add(key)
             value = np.asarray(self.given[key], F32)
             if value.shape != shape:
                 raise ConfigError(self.source, key, f"expected shape {list(shape)}, got {list(value.shape)}")
@@ -89,8 +91,12 @@ class GraphBuilder:
         return self.graph.tensors[t].shape
 
 
-def build_block(block: BlockSpec, input_shapes: Mapping[str, tuple[int, ...]], weights: Weights) -> Graph:
-    """Build the graph of one (non built-in) block; ``input_shapes`` maps edge source -> shape."""
+def build_block(block: BlockSpec, input_shapes: Mapping[str, tuple[int, ...]], weights: Weights,
+                file: str = "<spec>") -> Graph:
+    """Build the graph of one (non built-in) block; ``input_shapes`` maps edge source -> shape.
+
+    ``file`` (the spec's path) is named in the ConfigError of a layer that does not fit its input.
+    """
     g = GraphBuilder(block.name, block.weights)
     names: dict[str, int] = {}
     for edge in block.inputs:
@@ -103,7 +109,7 @@ def build_block(block: BlockSpec, input_shapes: Mapping[str, tuple[int, ...]], w
         try:
             previous = _emit(g, layer, srcs, weights)
         except ValueError as exc:
-            raise ConfigError(weights.source if weights.given else "<spec>",
+            raise ConfigError(weights.source if weights.given else file,
                               f"{block.name}.{layer.name}", str(exc)) from None
         names[layer.name] = previous
         g.end_layer(layer.name)

@@ -19,7 +19,7 @@ import numpy as np
 from worker.errors import UserError
 from worker.graph import Graph, Layer, Quantization, Tensor
 
-from .analysis import layer_problem, main_op, op_macs, shard_problem, shard_units, weight_tensor
+from .analysis import constant_only, layer_problem, main_op, op_macs, shard_problem, shard_units, weight_tensor
 from .manifest import Artifact, BlockSource, Manifest, Shard, Task
 from .source import SourceBlock, tensor_refs
 from .tflite_writer import write_tflite
@@ -127,13 +127,9 @@ def partition(blocks: Sequence[SourceBlock], model: str, out: Path, cuts: Mappin
             layer_names = [graph.layers[li].name for li in group]
             macs = sum(op_macs(graph, o) for li in group for o in graph.layers[li].ops)
             k = shards.get(block.name, {}).get(group[0], 0) if len(group) == 1 else 0
-            if k:
-                shard_list = [Shard(i, k, lo, hi, _save(g, out)) for i, (lo, hi, g) in enumerate(shard_graph(sub, k))]
-                task = Task(name, block.name, layer_names, tensor_refs(sub, sub.inputs), tensor_refs(sub, sub.outputs),
-                            macs, graph.weight_bytes(_ops(graph, group)), None, shard_list, -1)
-            else:
-                task = Task(name, block.name, layer_names, tensor_refs(sub, sub.inputs), tensor_refs(sub, sub.outputs),
-                            macs, graph.weight_bytes(_ops(graph, group)), _save(sub, out))
+            shard_list = [Shard(i, k, lo, hi, _save(g, out)) for i, (lo, hi, g) in enumerate(shard_graph(sub, k))] if k else []
+            task = Task(name, block.name, layer_names, tensor_refs(sub, sub.inputs), tensor_refs(sub, sub.outputs),
+                        macs, graph.weight_bytes(_ops(graph, group)), None if k else _save(sub, out), shard_list)
             tasks.append(task)
             if progress:
                 what = f"{k} shards" if k else f"{len(group)} layers"
@@ -169,20 +165,10 @@ def _with_preludes(graph: Graph, ops: Sequence[int]) -> list[int]:
     while frontier:
         for t in graph.operators[frontier.pop()].inputs:
             p = graph.producer.get(t) if t >= 0 else None
-            if p is not None and p not in chosen and _constant_only(graph, p):
+            if p is not None and p not in chosen and constant_only(graph, p):
                 chosen.add(p)
                 frontier.append(p)
     return sorted(chosen)
-
-
-def _constant_only(graph: Graph, op_index: int) -> bool:
-    for t in graph.operators[op_index].inputs:
-        if t < 0 or graph.tensors[t].is_constant:
-            continue
-        p = graph.producer.get(t)
-        if p is None or not _constant_only(graph, p):
-            return False
-    return True
 
 
 def extract(graph: Graph, ops: Sequence[int], needed_after: set[int], name: str) -> Graph:

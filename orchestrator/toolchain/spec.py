@@ -159,7 +159,7 @@ def parse_spec(raw: Any, file: str = "<spec>") -> ModelSpec:
     if not isinstance(outputs, list) or not outputs:
         raise ConfigError(file, "outputs", "expected a list of block names")
     for i, o in enumerate(outputs):
-        if o not in known or o == input_spec.name:
+        if not isinstance(o, str) or o not in known or o == input_spec.name:
             raise ConfigError(file, f"outputs[{i}]", f"expected a block name, got {o!r}")
     return ModelSpec(name, input_spec, tuple(blocks), tuple(outputs),
                      str(top.get("description", "")), file)
@@ -174,12 +174,17 @@ def _block(v: _Validator, raw: Any, key: str, known: set[str]) -> BlockSpec:
     if not isinstance(raw_inputs, list) or not raw_inputs:
         raise ConfigError(v.file, f"{key}.inputs", "expected a non-empty list of {from: NAME, window: ...}")
     edges = tuple(_edge(v, e, f"{key}.inputs[{i}]", known) for i, e in enumerate(raw_inputs))
+    for i, e in enumerate(edges):
+        # Graph inputs are named after their source: a block reads each source once.
+        if any(e.source == earlier.source for earlier in edges[:i]):
+            raise ConfigError(v.file, f"{key}.inputs[{i}].from",
+                              f"each source once per block, {e.source!r} is already an input")
     weights = rb.get("weights", "float32")
     if weights not in WEIGHT_DTYPES:
         raise ConfigError(v.file, f"{key}.weights", f"one of {', '.join(WEIGHT_DTYPES)}, got {weights!r}")
     if "builtin" in rb:
         builtin = rb["builtin"]
-        if builtin not in BUILTIN_STEPS:
+        if not isinstance(builtin, str) or builtin not in BUILTIN_STEPS:
             raise ConfigError(v.file, f"{key}.builtin", f"one of {', '.join(BUILTIN_STEPS)}, got {builtin!r}")
         if "layers" in rb:
             raise ConfigError(v.file, f"{key}.layers", "a built-in block has no layers")
@@ -200,7 +205,7 @@ def _block(v: _Validator, raw: Any, key: str, known: set[str]) -> BlockSpec:
     if not isinstance(outs, list) or not outs:
         raise ConfigError(v.file, f"{key}.outputs", "expected a list of layer names")
     for i, o in enumerate(outs):
-        if o not in layer_names:
+        if not isinstance(o, str) or o not in layer_names:
             raise ConfigError(v.file, f"{key}.outputs[{i}]", f"a layer of this block, got {o!r}")
     return BlockSpec(name, edges, tuple(layers), "", weights, tuple(outs))
 
@@ -229,7 +234,7 @@ def _edge(v: _Validator, raw: Any, key: str, known: set[str]) -> EdgeSpec:
 def _layer(v: _Validator, raw: Any, key: str, names: set[str], first: bool, n_edges: int) -> LayerSpec:
     rl = v.mapping(raw, key, None)
     ltype = rl.get("type")
-    if ltype not in LAYER_PARAMS:
+    if not isinstance(ltype, str) or ltype not in LAYER_PARAMS:
         raise ConfigError(v.file, f"{key}.type", f"one of {', '.join(LAYER_PARAMS)}, got {ltype!r}")
     allowed = LAYER_PARAMS[ltype]
     unknown = set(rl) - {"name", "type", "inputs"} - set(allowed)
@@ -245,7 +250,7 @@ def _layer(v: _Validator, raw: Any, key: str, names: set[str], first: bool, n_ed
     if not isinstance(inputs, list):
         raise ConfigError(v.file, f"{key}.inputs", "expected a list of layer or input names")
     for i, src in enumerate(inputs):
-        if src not in names:
+        if not isinstance(src, str) or src not in names:
             raise ConfigError(v.file, f"{key}.inputs[{i}]", f"an earlier layer or a block input, got {src!r}")
     if not inputs and first and n_edges > 1:
         raise ConfigError(v.file, f"{key}.inputs", "the block has several inputs: name the ones this layer reads")
@@ -314,7 +319,8 @@ class _Validator:
         if kind == "int2":
             if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 1:
                 return (raw, raw)
-            if isinstance(raw, list) and len(raw) == 2 and all(isinstance(x, int) and x >= 1 for x in raw):
+            if isinstance(raw, list) and len(raw) == 2 and all(
+                    isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in raw):
                 return (raw[0], raw[1])
             raise self.fail(key, "a positive integer or [height, width]", raw)
         if kind == "ints":

@@ -124,24 +124,25 @@ def build_model(spec: ModelSpec, seed: int = 0, weights: str | Path | None = Non
     if out is None and manifest.exists():
         return _load_built(spec, directory)
     directory.mkdir(parents=True, exist_ok=True)
-    known = {f"{layer.name}/" for b in spec.blocks for layer in b.layers}
-    for k in given:
-        if not any(k.startswith(prefix) for prefix in known):
-            raise ConfigError(wsource, k, "not a weight of any layer (keys are LAYER/kernel, LAYER/bias, ...)")
     shapes: dict[str, tuple[int, ...]] = {spec.input.name: spec.input.shape}
+    used: set[str] = set()
     blocks: dict[str, BlockArtifact] = {}
     for bi, block in enumerate(spec.blocks):
         started = time.perf_counter()
         in_shapes = {e.source: e.window.shape(shapes[e.source]) for e in block.inputs}
         if block.is_builtin:
-            out_shape = builtin_step(block.builtin).output_shape([in_shapes[e.source] for e in block.inputs])
+            try:
+                out_shape = builtin_step(block.builtin).output_shape([in_shapes[e.source] for e in block.inputs])
+            except ValueError as exc:
+                raise ConfigError(spec.source or spec.name, f"blocks[{bi}]", str(exc)) from None
             blocks[block.name] = BlockArtifact(block.name, "", "", [e.source for e in block.inputs],
                                                [list(s) for s in in_shapes.values()], [block.name],
                                                [list(out_shape)])
             shapes[block.name] = out_shape
             continue
-        rng = np.random.default_rng([seed, bi])
-        graph = build_block(block, in_shapes, Weights(rng, given, wsource))
+        weights_used = Weights(np.random.default_rng([seed, bi]), given, wsource)
+        graph = build_block(block, in_shapes, weights_used, spec.source or spec.name)
+        used.update(weights_used.used)
         file = f"{block.name}.tflite"
         data = write_tflite(graph, directory / file)
         outs = [graph.tensors[t] for t in graph.outputs]
@@ -153,6 +154,9 @@ def build_model(spec: ModelSpec, seed: int = 0, weights: str | Path | None = Non
         if progress:
             print(f"  built {spec.name}/{block.name}: {len(block.layers)} layers, "
                   f"{len(data) / 1e6:.1f} MB in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    for k in sorted(set(given) - used):  # a typo in a key must not leave a layer random
+        raise ConfigError(wsource, k, "not a weight of any layer (keys are LAYER/kernel, LAYER/bias, "
+                          "LAYER/alpha, LAYER/scale, LAYER/offset)")
     manifest.write_text(json.dumps({"model": spec.name, "seed": seed, "weights": wsource,
                                     "blocks": [asdict(b) for b in blocks.values()]}, indent=1))
     return BuiltModel(spec, directory, blocks)

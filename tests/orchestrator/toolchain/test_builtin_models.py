@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from orchestrator.toolchain.zoo import build_model, builtin_models, find_spec
+from worker.errors import ConfigError
 from worker.executor import LiteRTRunner, NumpyRunner
 from worker.graph import read_graph
 
@@ -67,3 +68,9 @@ def test_npz_weights_are_used(tmp_path) -> None:
     graph = read_graph(model.path("classifier"))
     np.testing.assert_array_equal(graph.tensors[graph.tensor_index("fc3/kernel")].data, kernel)
     np.testing.assert_array_equal(graph.tensors[graph.tensor_index("fc3/bias")].data, np.arange(10))
+
+
+def test_npz_key_that_matches_no_weight_is_refused(tmp_path) -> None:
+    np.savez(tmp_path / "w.npz", **{"conv1/kernal": np.zeros((16, 11, 11, 3), np.float32)})
+    with pytest.raises(ConfigError, match=r"w\.npz: conv1/kernal: not a weight of any layer"):
+        build_model(find_spec("alexnet-tiny"), weights=tmp_path / "w.npz", out=tmp_path / "m", progress=False)

@@ -138,3 +138,13 @@ def test_bad_cuts_and_shards_name_the_problem() -> None:
         resolve_shards(blocks, {"pool1": 2})
     with pytest.raises(UserError, match=r"expected 2\.\.10 shards"):
         resolve_shards(blocks, {"fc3": 11})
+
+
+def test_cut_sizes_never_count_dequantized_weights(third_party: Callable[[str], Path]) -> None:
+    from orchestrator.toolchain.analysis import constant_only
+    graph = blocks_of_file(third_party("palm_detection_lite"))[0].graph
+    assert graph is not None
+    for li in range(len(graph.layers) - 1):
+        for t in cut_tensors(graph, li):
+            producer = graph.producer.get(t)
+            assert producer is None or not constant_only(graph, producer), (graph.layers[li].name, t)
