@@ -140,9 +140,9 @@ def build_model(spec: ModelSpec, seed: int = 0, weights: str | Path | None = Non
                                                [list(out_shape)])
             shapes[block.name] = out_shape
             continue
-        weights_used = Weights(np.random.default_rng([seed, bi]), given, wsource)
-        graph = build_block(block, in_shapes, weights_used, spec.source or spec.name)
-        used.update(weights_used.used)
+        block_weights = Weights(np.random.default_rng([seed, bi]), given, wsource)
+        graph = build_block(block, in_shapes, block_weights, spec.source or spec.name)
+        used.update(block_weights.used)
         file = f"{block.name}.tflite"
         data = write_tflite(graph, directory / file)
         outs = [graph.tensors[t] for t in graph.outputs]
@@ -154,8 +154,9 @@ def build_model(spec: ModelSpec, seed: int = 0, weights: str | Path | None = Non
         if progress:
             print(f"  built {spec.name}/{block.name}: {len(block.layers)} layers, "
                   f"{len(data) / 1e6:.1f} MB in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-    for k in sorted(set(given) - used):  # a typo in a key must not leave a layer random
-        raise ConfigError(wsource, k, "not a weight of any layer (keys are LAYER/kernel, LAYER/bias, "
+    unused = sorted(set(given) - used)
+    if unused:  # a typo in a key must not silently leave a layer random
+        raise ConfigError(wsource, unused[0], "not a weight of any layer (keys are LAYER/kernel, LAYER/bias, "
                           "LAYER/alpha, LAYER/scale, LAYER/offset)")
     manifest.write_text(json.dumps({"model": spec.name, "seed": seed, "weights": wsource,
                                     "blocks": [asdict(b) for b in blocks.values()]}, indent=1))
