@@ -75,28 +75,12 @@ def weight_tensor(graph: Graph, op_index: int) -> int | None:
 
 
 def main_op(graph: Graph, layer_index: int) -> int | None:
-    """The op that does a layer's work: the first one that is not a DEQUANTIZE of its weights,
+    """The op that does a layer's work: the first one that is not weights preparation,
     when every op after it is per-unit (a separate activation); else None."""
-    ops = [o for o in graph.layers[layer_index].ops if not _is_const_prelude(graph, o)]
+    ops = [o for o in graph.layers[layer_index].ops if o not in graph.constant_ops]
     if not ops or any(graph.operators[o].kind not in PER_UNIT_OPS for o in ops[1:]):
         return None
     return ops[0]
-
-
-def constant_only(graph: Graph, op_index: int) -> bool:
-    """True when an op reads only constants, directly or through other such ops (weights prep)."""
-    for t in graph.operators[op_index].inputs:
-        if t < 0 or graph.tensors[t].is_constant:
-            continue
-        p = graph.producer.get(t)
-        if p is None or not constant_only(graph, p):
-            return False
-    return True
-
-
-def _is_const_prelude(graph: Graph, op_index: int) -> bool:
-    op = graph.operators[op_index]
-    return op.kind == "DEQUANTIZE" and all(i < 0 or graph.tensors[i].is_constant for i in op.inputs)
 
 
 def shard_problem(graph: Graph, layer_index: int) -> str:
@@ -115,7 +99,7 @@ def shard_problem(graph: Graph, layer_index: int) -> str:
         return "FULLY_CONNECTED with keep_num_dims is not sharded"
     if len(op.inputs) > 2 and op.inputs[2] >= 0 and not (
             graph.tensors[op.inputs[2]].is_constant or graph.producer.get(op.inputs[2]) is not None
-            and _is_const_prelude(graph, graph.producer[op.inputs[2]])):
+            and graph.producer[op.inputs[2]] in graph.constant_ops):
         return f"{op.kind} has a bias computed at run time"
     return ""
 
@@ -154,7 +138,7 @@ def cut_tensors(graph: Graph, after_layer: int) -> list[int]:
                 continue
             prod = graph.producer.get(t)
             # Dequantized weights are recomputed by every task that reads them, never shipped.
-            if prod is None or (prod in before_ops and not constant_only(graph, prod)):
+            if prod is None or (prod in before_ops and prod not in graph.constant_ops):
                 crossing.setdefault(t, None)
     for t in graph.outputs:
         if graph.producer.get(t) in before_ops:
@@ -167,7 +151,7 @@ def layer_stats(graph: Graph) -> list[LayerStats]:
     in_bytes = sum(graph.tensors[t].nbytes for t in graph.inputs) or 1
     stats = []
     for li, layer in enumerate(graph.layers):
-        ops = [o for o in layer.ops if not _is_const_prelude(graph, o)] or list(layer.ops)
+        ops = [o for o in layer.ops if o not in graph.constant_ops] or list(layer.ops)
         last = graph.operators[ops[-1]]
         out = graph.tensors[last.outputs[0]] if last.outputs else None
         crossing = cut_tensors(graph, li)

@@ -19,7 +19,7 @@ import numpy as np
 from worker.errors import UserError
 from worker.graph import Graph, Layer, Quantization, Tensor
 
-from .analysis import constant_only, layer_problem, main_op, op_macs, shard_problem, shard_units, weight_tensor
+from .analysis import layer_problem, main_op, op_macs, shard_problem, shard_units, weight_tensor
 from .manifest import Artifact, BlockSource, Manifest, Shard, Task
 from .source import SourceBlock, tensor_refs
 from .tflite_writer import write_tflite
@@ -165,7 +165,7 @@ def _with_preludes(graph: Graph, ops: Sequence[int]) -> list[int]:
     while frontier:
         for t in graph.operators[frontier.pop()].inputs:
             p = graph.producer.get(t) if t >= 0 else None
-            if p is not None and p not in chosen and constant_only(graph, p):
+            if p is not None and p not in chosen and p in graph.constant_ops:
                 chosen.add(p)
                 frontier.append(p)
     return sorted(chosen)

@@ -19,11 +19,6 @@ from worker.stream import BlockJoin, BuiltinStep, builtin_step
 from .zoo import BuiltModel
 
 
-def model_first_output(model: BuiltModel, block: str) -> str:
-    """Name of the tensor a block passes on to the blocks that read it."""
-    return model.blocks[block].outputs[0]
-
-
 @dataclass(frozen=True)
 class StreamResult:
     """The outputs of one output block for one tag."""
@@ -69,7 +64,7 @@ class StreamReference:
                     self.block_runs[block] += 1
                     if block in self._outputs:
                         results.append(StreamResult(ready_tag, block, outputs))
-                    pending.append((block, ready_tag, outputs[model_first_output(self.model, block)]))
+                    pending.append((block, ready_tag, outputs[self.model.output_name(block)]))
         return results
 
     def run(self, frames: Iterable[np.ndarray], first_tag: int = 0) -> Iterator[StreamResult]:

@@ -91,9 +91,9 @@ class BuiltModel:
         """Path of a block's .tflite file."""
         return self.directory / self.blocks[block].file
 
-    def output_shape(self, block: str) -> tuple[int, ...]:
-        """Per-tag shape of what a block passes on (its first output)."""
-        return tuple(self.blocks[block].output_shapes[0])
+    def output_name(self, block: str) -> str:
+        """Name of the tensor a block passes on to the blocks that read it (its first output)."""
+        return self.blocks[block].outputs[0]
 
 
 def sha256_file(path: Path) -> str:

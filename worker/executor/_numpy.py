@@ -75,8 +75,7 @@ class NumpyRunner:
         """
         remaining = []
         for call, kernel, frees in self._steps:
-            ins = [t for t in call.op.inputs if t >= 0]
-            if ins and all(t in self._constants for t in ins):
+            if call.index in self._graph.constant_ops:
                 _execute(call, kernel, self._constants)
             else:
                 remaining.append((call, kernel, frees))

@@ -99,6 +99,22 @@ class Graph:
                     result.setdefault(t, []).append(i)
         return result
 
+    @cached_property
+    def constant_ops(self) -> frozenset[int]:
+        """Operators that read only constants, directly or through other such operators.
+
+        Their results (dequantized float16 weights, say) are fixed: an executor computes them
+        once at load, and they belong to the layer that uses them, never to a cut.
+        """
+        known = {t for t, tensor in enumerate(self.tensors) if tensor.is_constant}
+        ops = set()
+        for i, op in enumerate(self.operators):
+            ins = [t for t in op.inputs if t >= 0]
+            if ins and op.outputs and all(t in known for t in ins):
+                ops.add(i)
+                known.update(op.outputs)
+        return frozenset(ops)
+
     def tensor_index(self, name: str) -> int:
         """Index of the tensor called ``name``; KeyError if there is none."""
         for i, t in enumerate(self.tensors):

@@ -151,13 +151,7 @@ def default_layers(graph: Graph) -> list[Layer]:
     A DEQUANTIZE of float16 weights is part of the layer that uses the weights, so that a cut
     never ships weights between devices and a shard slices them with its layer.
     """
-    const_like = {t for t, tensor in enumerate(graph.tensors) if tensor.is_constant}
-    prelude: set[int] = set()
-    for i, op in enumerate(graph.operators):
-        ins = [t for t in op.inputs if t >= 0]
-        if ins and all(t in const_like for t in ins) and op.outputs:
-            prelude.add(i)
-            const_like.update(op.outputs)
+    prelude = graph.constant_ops
     layers: list[Layer] = []
     owner: dict[int, int] = {}
     used_names: set[str] = set()
@@ -182,7 +176,7 @@ def default_layers(graph: Graph) -> list[Layer]:
     return layers
 
 
-def _first_compute_consumer(graph: Graph, op_index: int, prelude: set[int]) -> int | None:
+def _first_compute_consumer(graph: Graph, op_index: int, prelude: frozenset[int]) -> int | None:
     frontier = [op_index]
     while frontier:
         current = frontier.pop()

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.toolchain.analysis import cut_tensors, shard_units
+from orchestrator.toolchain.analysis import cut_tensors, op_macs, shard_units
 from orchestrator.toolchain.check import check_partition
 from orchestrator.toolchain.partition import balanced_cuts, partition, resolve_cuts, resolve_shards
 from orchestrator.toolchain.source import SourceBlock, blocks_of_file, blocks_of_model
@@ -122,9 +122,20 @@ def test_stages_balance_macs() -> None:
     blocks = blocks_of_model(build_model(find_spec("vgg16-tiny"), progress=False))
     graph = blocks[0].graph
     assert graph is not None
+    costs = [sum(op_macs(graph, o) for o in layer.ops) for layer in graph.layers]
+
+    def worst_stage(cuts: set[int]) -> int:
+        bounds = [0] + [c + 1 for c in sorted(cuts)] + [len(costs)]
+        return max(sum(costs[a:b]) for a, b in zip(bounds, bounds[1:]))
+
     for k in (1, 2, 3, 5):
         cuts = balanced_cuts(graph, k)
         assert len(cuts) == k - 1
+    # Against every possible placement of one and of two cuts.
+    n = len(costs)
+    assert worst_stage(balanced_cuts(graph, 2)) == min(worst_stage({a}) for a in range(n - 1))
+    assert worst_stage(balanced_cuts(graph, 3)) == min(
+        worst_stage({a, b}) for a in range(n - 1) for b in range(a + 1, n - 1))
     assert balanced_cuts(graph, 100) == set(range(len(graph.layers) - 1))
 
 
@@ -141,10 +152,9 @@ def test_bad_cuts_and_shards_name_the_problem() -> None:
 
 
 def test_cut_sizes_never_count_dequantized_weights(third_party: Callable[[str], Path]) -> None:
-    from orchestrator.toolchain.analysis import constant_only
     graph = blocks_of_file(third_party("palm_detection_lite"))[0].graph
     assert graph is not None
     for li in range(len(graph.layers) - 1):
         for t in cut_tensors(graph, li):
             producer = graph.producer.get(t)
-            assert producer is None or not constant_only(graph, producer), (graph.layers[li].name, t)
+            assert producer is None or producer not in graph.constant_ops, (graph.layers[li].name, t)
