@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from worker import __version__
 from worker.errors import UserError
 
-from . import demo, model
+from . import bench, demo, model, plan, profile
 
-COMMANDS = (model, demo)
+COMMANDS = (model, profile, plan, demo, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from worker.errors import ConfigError
 from worker.stream import BUILTIN_STEPS, WINDOW_MODES, Window
+
+from .._config import Validator, read_yaml
 
 ACTIVATIONS = ("none", "relu", "relu6", "tanh")
 WEIGHT_DTYPES = ("float32", "float16")
@@ -117,16 +117,7 @@ class ModelSpec:
 
 def load_spec(path: str | Path) -> ModelSpec:
     """Read and validate a model spec file."""
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigError(str(path), "", f"cannot read: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else ""
-        raise ConfigError(str(path), where, f"not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    return parse_spec(raw, str(path))
+    return parse_spec(read_yaml(path), str(path))
 
 
 def parse_spec(raw: Any, file: str = "<spec>") -> ModelSpec:
@@ -268,46 +259,8 @@ def _layer(v: _Validator, raw: Any, key: str, names: set[str], first: bool, n_ed
     return LayerSpec(name, ltype, tuple(inputs), params)
 
 
-class _Validator:
-    """Small typed checks that raise ConfigError with the file and key path."""
-
-    def __init__(self, file: str) -> None:
-        self.file = file
-
-    def fail(self, key: str, expected: str, got: Any) -> ConfigError:
-        return ConfigError(self.file, key, f"expected {expected}, got {got!r}")
-
-    def mapping(self, raw: Any, key: str, allowed: set[str] | None) -> dict[str, Any]:
-        if not isinstance(raw, dict):
-            raise self.fail(key or "top level", "a mapping", raw)
-        if allowed is not None:
-            for k in raw:
-                if k not in allowed:
-                    prefix = f"{key}." if key else ""
-                    raise ConfigError(self.file, f"{prefix}{k}",
-                                      f"unknown key (allowed: {', '.join(sorted(allowed))})")
-        return raw
-
-    def string(self, raw: Any, key: str) -> str:
-        if not isinstance(raw, str) or not raw:
-            raise self.fail(key, "a non-empty string", raw)
-        return raw
-
-    def integer(self, raw: Any, key: str, minimum: int = 1) -> int:
-        if not isinstance(raw, int) or isinstance(raw, bool) or raw < minimum:
-            raise self.fail(key, f"an integer >= {minimum}", raw)
-        return raw
-
-    def number(self, raw: Any, key: str, positive: bool = False) -> float:
-        if not isinstance(raw, (int, float)) or isinstance(raw, bool) or (positive and raw <= 0):
-            raise self.fail(key, "a positive number" if positive else "a number", raw)
-        return float(raw)
-
-    def ints(self, raw: Any, key: str, min_len: int = 1) -> tuple[int, ...]:
-        if (not isinstance(raw, list) or len(raw) < min_len
-                or not all(isinstance(x, int) and not isinstance(x, bool) for x in raw)):
-            raise self.fail(key, f"a list of at least {min_len} integers", raw)
-        return tuple(raw)
+class _Validator(Validator):
+    """The generic checks plus the kinds of layer parameters."""
 
     def param(self, raw: Any, key: str, kind: str) -> Any:
         if kind == "int":

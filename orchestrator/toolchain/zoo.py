@@ -15,6 +15,7 @@ import numpy as np
 from worker.errors import ConfigError, UserError
 from worker.stream import builtin_step
 
+from .._config import data_dir, locate, shipped
 from .builder import Weights, build_block
 from .spec import ModelSpec, load_spec
 from .tflite_writer import write_tflite
@@ -30,32 +31,23 @@ def _builder_fingerprint() -> str:
     return h.hexdigest()
 
 
-def _data_dir(kind: str) -> Path:
-    """models/ or profiles/: beside the packages in a checkout, under share/ once installed."""
-    here = Path(__file__).resolve().parents[2] / kind
-    return here if here.is_dir() else Path(sys.prefix) / "share" / "musical-chair" / kind
-
-
 def models_dir() -> Path:
     """Where the built-in model specs live."""
-    return _data_dir("models")
+    return data_dir("models")
 
 
 def builtin_models() -> list[str]:
     """Names of the built-in model specs."""
-    return sorted(p.stem for p in models_dir().glob("*.yaml"))
+    return shipped("models")
 
 
 def find_spec(name_or_path: str) -> ModelSpec:
     """A built-in model by name, or a spec file by path."""
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        return load_spec(path)
-    candidate = models_dir() / f"{name_or_path}.yaml"
-    if not candidate.exists():
+    path = locate(name_or_path, "models")
+    if path is None:
         raise UserError(f"{name_or_path}: not a built-in model (known: {', '.join(builtin_models())}) "
                         "nor a spec or .tflite file")
-    return load_spec(candidate)
+    return load_spec(path)
 
 
 def cache_dir() -> Path:

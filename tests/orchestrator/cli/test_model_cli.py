@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,48 +11,12 @@ import numpy as np
 import pytest
 
 from orchestrator.toolchain.tflite_writer import write_tflite
-from orchestrator.toolchain.zoo import build_model, find_spec
+from orchestrator.toolchain.zoo import find_spec
 from worker.graph import Graph, Operator, Tensor, default_layers, read_graph
 
 ROOT = Path(__file__).resolve().parents[3]
-# Same as the `mchair` console script (orchestrator.cli:main), with this interpreter.
-MAIN = "import sys; from orchestrator.cli import main; sys.exit(main())"
 
-
-@pytest.fixture(scope="module")
-def env(model_cache: Path) -> dict[str, str]:
-    """Environment of the CLI runs: the session's temporary model cache, this checkout first.
-
-    alexnet-tiny is built into the cache first, so an error is the only line on stderr (a cold
-    build also prints a progress line before it).
-    """
-    result = dict(os.environ)
-    result["MCHAIR_CACHE_DIR"] = str(model_cache)
-    result["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    build_model(find_spec("alexnet-tiny"), progress=False)
-    return result
-
-
-@pytest.fixture
-def mchair(env: dict[str, str], tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """Run ``mchair ARGS`` in tmp_path; returns the finished process (text output)."""
-    def run(*args: object) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-c", MAIN, *map(str, args)], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=120)
-    return run
-
-
-def assert_user_error(result: subprocess.CompletedProcess[str], *names: str) -> str:
-    """Exit 2, and stderr is exactly one line `mchair: error: ...` naming every one of ``names``."""
-    assert "Traceback" not in result.stderr, result.stderr
-    assert result.returncode == 2, (result.returncode, result.stderr)
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    line = lines[0]
-    assert line.startswith("mchair: error: "), line
-    for name in names:
-        assert name in line, (name, line)
-    return line
+Run = Callable[..., subprocess.CompletedProcess[str]]
 
 
 # --- bad models ----------------------------------------------------------------------------------
@@ -87,29 +49,29 @@ def _damaged(third_party: Callable[[str], Path], directory: Path) -> dict[str, P
     ("photo.jpg", "not a TFLite model"),
     ("empty.tflite", "not a TFLite model: only 0 bytes"),
 ])
-def test_inspect_bad_model_file(file: str, problem: str, mchair: Callable[..., subprocess.CompletedProcess[str]],
+def test_inspect_bad_model_file(user_error: Callable[..., str], file: str, problem: str, mchair: Run,
                                 third_party: Callable[[str], Path], tmp_path: Path) -> None:
     _damaged(third_party, tmp_path)
-    line = assert_user_error(mchair("model", "inspect", file), file, problem)
+    line = user_error(mchair("model", "inspect", file), file, problem)
     assert line.startswith(f"mchair: error: {file}: ")
 
 
-def test_partition_of_a_truncated_model(mchair: Callable[..., subprocess.CompletedProcess[str]],
+def test_partition_of_a_truncated_model(user_error: Callable[..., str], mchair: Run,
                                         third_party: Callable[[str], Path], tmp_path: Path) -> None:
     _damaged(third_party, tmp_path)
-    assert_user_error(mchair("model", "partition", "truncated.tflite", "--stages", "2", "--out", "out"),
+    user_error(mchair("model", "partition", "truncated.tflite", "--stages", "2", "--out", "out"),
                       "truncated.tflite", "corrupt or truncated")
     assert not (tmp_path / "out" / "manifest.json").exists()
 
 
-def test_inspect_missing_paths(mchair: Callable[..., subprocess.CompletedProcess[str]]) -> None:
-    assert_user_error(mchair("model", "inspect", "absent.tflite"), "absent.tflite", "cannot read")
-    assert_user_error(mchair("model", "inspect", "nowhere/absent.yaml"), "absent.yaml", "cannot read")
-    assert_user_error(mchair("model", "inspect", "absent-model"), "absent-model", "not a built-in model")
+def test_inspect_missing_paths(user_error: Callable[..., str], mchair: Run) -> None:
+    user_error(mchair("model", "inspect", "absent.tflite"), "absent.tflite", "cannot read")
+    user_error(mchair("model", "inspect", "nowhere/absent.yaml"), "absent.yaml", "cannot read")
+    user_error(mchair("model", "inspect", "absent-model"), "absent-model", "not a built-in model")
 
 
-def test_build_unknown_builtin_name(mchair: Callable[..., subprocess.CompletedProcess[str]]) -> None:
-    assert_user_error(mchair("model", "build", "no-such-model"), "no-such-model", "not a built-in model",
+def test_build_unknown_builtin_name(user_error: Callable[..., str], mchair: Run) -> None:
+    user_error(mchair("model", "build", "no-such-model"), "no-such-model", "not a built-in model",
                       "alexnet-tiny")
 
 
@@ -126,12 +88,12 @@ BAD_SPECS = {
 
 
 @pytest.mark.parametrize("file", sorted(BAD_SPECS))
-def test_build_malformed_spec(file: str, mchair: Callable[..., subprocess.CompletedProcess[str]],
+def test_build_malformed_spec(user_error: Callable[..., str], file: str, mchair: Run,
                               tmp_path: Path) -> None:
     text, key, expected = BAD_SPECS[file]
     (tmp_path / file).write_text(text)
-    assert_user_error(mchair("model", "build", file), file, key, expected)
-    assert_user_error(mchair("model", "inspect", file), file, key, expected)
+    user_error(mchair("model", "build", file), file, key, expected)
+    user_error(mchair("model", "inspect", file), file, key, expected)
 
 
 # Specs that parse but cannot be built: the error is found while building, still names the file.
@@ -146,11 +108,11 @@ UNBUILDABLE = {
 
 
 @pytest.mark.parametrize("file", sorted(UNBUILDABLE))
-def test_unbuildable_spec_names_the_file(file: str, mchair: Callable[..., subprocess.CompletedProcess[str]],
+def test_unbuildable_spec_names_the_file(user_error: Callable[..., str], file: str, mchair: Run,
                                          tmp_path: Path) -> None:
     text, where, expected = UNBUILDABLE[file]
     (tmp_path / file).write_text(text)
-    assert_user_error(mchair("model", "inspect", file), file, where, expected)
+    user_error(mchair("model", "inspect", file), file, where, expected)
     # `build` announces what it builds first; the error is still one line, and the last.
     result = mchair("model", "build", file)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
@@ -159,34 +121,34 @@ def test_unbuildable_spec_names_the_file(file: str, mchair: Callable[..., subpro
     assert file in errors[0] and expected in errors[0]
 
 
-def test_partition_usage_errors(mchair: Callable[..., subprocess.CompletedProcess[str]], tmp_path: Path) -> None:
-    assert_user_error(mchair("model", "partition", "alexnet-tiny", "--shard", "pool1=2", "--out", "D"),
+def test_partition_usage_errors(user_error: Callable[..., str], mchair: Run, tmp_path: Path) -> None:
+    user_error(mchair("model", "partition", "alexnet-tiny", "--shard", "pool1=2", "--out", "D"),
                       "pool1", "MAX_POOL_2D cannot be sharded")
-    assert_user_error(mchair("model", "partition", "alexnet-tiny", "--cuts", "nope", "--out", "D"),
+    user_error(mchair("model", "partition", "alexnet-tiny", "--cuts", "nope", "--out", "D"),
                       "--cuts nope", "no layer of that name")
-    assert_user_error(mchair("model", "partition", "alexnet-tiny", "--shard", "fc1=two", "--out", "D"),
+    user_error(mchair("model", "partition", "alexnet-tiny", "--shard", "fc1=two", "--out", "D"),
                       "--shard fc1=two", "LAYER=K")
-    assert_user_error(mchair("model", "partition", "alexnet-tiny", "--shard", "fc1=1000", "--out", "D"),
+    user_error(mchair("model", "partition", "alexnet-tiny", "--shard", "fc1=1000", "--out", "D"),
                       "fc1=1000", "64 output units")
-    assert_user_error(mchair("model", "partition", "alexnet-tiny", "--stages", "0", "--out", "D"),
+    user_error(mchair("model", "partition", "alexnet-tiny", "--stages", "0", "--out", "D"),
                       "--stages 0")
     assert not (tmp_path / "D" / "manifest.json").exists()
 
 
-def test_check_without_manifest(mchair: Callable[..., subprocess.CompletedProcess[str]], tmp_path: Path) -> None:
+def test_check_without_manifest(user_error: Callable[..., str], mchair: Run, tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    assert_user_error(mchair("model", "check", "empty"), "empty/manifest.json", "cannot read",
+    user_error(mchair("model", "check", "empty"), "empty/manifest.json", "cannot read",
                       "`mchair model partition`")
-    assert_user_error(mchair("model", "check", "absent"), "absent/manifest.json", "cannot read")
+    user_error(mchair("model", "check", "absent"), "absent/manifest.json", "cannot read")
     (tmp_path / "garbled").mkdir()
     (tmp_path / "garbled" / "manifest.json").write_text('{"model": "x", "blocks": [')
-    assert_user_error(mchair("model", "check", "garbled"), "garbled/manifest.json", "not a valid partition manifest")
+    user_error(mchair("model", "check", "garbled"), "garbled/manifest.json", "not a valid partition manifest")
 
 
 # --- happy paths ---------------------------------------------------------------------------------
 
 
-def test_build_writes_the_tflite(mchair: Callable[..., subprocess.CompletedProcess[str]], tmp_path: Path) -> None:
+def test_build_writes_the_tflite(mchair: Run, tmp_path: Path) -> None:
     result = mchair("model", "build", "alexnet-tiny", "--out", "D")
     assert result.returncode == 0, result.stderr
     path = tmp_path / "D" / "classifier.tflite"
@@ -197,7 +159,7 @@ def test_build_writes_the_tflite(mchair: Callable[..., subprocess.CompletedProce
     assert json.loads((tmp_path / "D" / "model.json").read_text())["model"] == "alexnet-tiny"
 
 
-def test_inspect_json_of_a_real_model(mchair: Callable[..., subprocess.CompletedProcess[str]],
+def test_inspect_json_of_a_real_model(mchair: Run,
                                       third_party: Callable[[str], Path]) -> None:
     path = third_party("face_detection_short_range")
     result = mchair("model", "inspect", path, "--json")
@@ -216,7 +178,7 @@ def test_inspect_json_of_a_real_model(mchair: Callable[..., subprocess.Completed
     assert max(layer["cut_tensors"] for layer in block["layers"]) >= 2
 
 
-def test_partition_check_and_tampered_manifest(mchair: Callable[..., subprocess.CompletedProcess[str]],
+def test_partition_check_and_tampered_manifest(mchair: Run,
                                                tmp_path: Path) -> None:
     result = mchair("model", "partition", "alexnet-tiny", "--stages", "3", "--shard", "fc1=2", "--out", "D")
     assert result.returncode == 0, result.stderr
@@ -241,7 +203,7 @@ def test_partition_check_and_tampered_manifest(mchair: Callable[..., subprocess.
     assert "over tolerance" in result.stderr and "classifier" in result.stderr
 
 
-def test_control_flow_op_is_named_not_a_crash(mchair: Callable[..., subprocess.CompletedProcess[str]],
+def test_control_flow_op_is_named_not_a_crash(user_error: Callable[..., str], mchair: Run,
                                               tmp_path: Path) -> None:
     f32 = np.dtype("float32")
     tensors = [Tensor("x", (1, 4), f32), Tensor("act", (1, 4), f32), Tensor("loop", (1, 4), f32)]
@@ -262,6 +224,6 @@ def test_control_flow_op_is_named_not_a_crash(mchair: Callable[..., subprocess.C
     (act,) = [line for line in lines if " act " in line]
     assert act[column:].strip() == "", result.stdout
 
-    assert_user_error(mchair("model", "partition", "looping.tflite", "--stages", "2", "--out", "D"),
+    user_error(mchair("model", "partition", "looping.tflite", "--stages", "2", "--out", "D"),
                       "looping.tflite", "layer loop", "WHILE")
     assert not (tmp_path / "D" / "manifest.json").exists()

@@ -1,0 +1,16 @@
+"""The planner: for every cluster size 1..n_max, which layers go together, replicated or split.
+
+``plan_model`` is the entry point. Two algorithms share one cost model (``_cost``): ``paper``
+(Algorithm 1 of the Musical Chair paper, greedy) and ``optimal`` (exact dynamic programming).
+"""
+
+from ._cost import CostModel, Metrics, Stage, better
+from ._draw import draw_ips, draw_plan, draw_plans
+from ._plan import Plan, PlanSet, StagePlan, make_plan
+from ._planner import ALGORITHMS, plan_model, plan_problem
+from ._problem import DEFAULT_MAX_SHARDS, Problem, Unit, Value, build_problem
+
+__all__ = [
+    "ALGORITHMS", "DEFAULT_MAX_SHARDS", "CostModel", "Metrics", "Plan", "PlanSet", "Problem", "Stage", "StagePlan",
+    "Unit", "Value", "better", "build_problem", "draw_ips", "draw_plan", "draw_plans", "make_plan", "plan_model", "plan_problem",
+]

@@ -1,0 +1,80 @@
+"""One interface over both algorithms: a model and a profile in, a PlanSet for n = 1..n_max out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from worker.errors import UserError
+
+from ..profile import Profile
+from ..toolchain.source import open_model
+from ..toolchain.zoo import find_spec
+from ._cost import CostModel, Stage
+from ._optimal import optimal_stages
+from ._paper import paper_stages
+from ._plan import PlanSet, make_plan
+from ._problem import DEFAULT_MAX_SHARDS, Problem, build_problem
+
+Algorithm = Callable[[CostModel, int, "float | None"], list["tuple[Stage, ...] | None"]]
+ALGORITHMS: dict[str, Algorithm] = {"paper": paper_stages, "optimal": optimal_stages}
+
+
+def plan_problem(problem: Problem, n_max: int, algorithm: str = "optimal",
+                 latency_bound: float | None = None) -> PlanSet:
+    """Plans for n = 1..n_max of an already built problem."""
+    if algorithm not in ALGORITHMS:
+        raise UserError(f"--algorithm {algorithm}: expected one of {', '.join(ALGORITHMS)}")
+    if n_max < 1:
+        raise UserError(f"--devices {n_max}: expected at least 1")
+    cost = CostModel(problem)
+    chosen = ALGORITHMS[algorithm](cost, n_max, latency_bound)
+    plans = tuple(make_plan(cost, n, algorithm, s) if s else None for n, s in enumerate(chosen, 1))
+    reasons = tuple("" if p else _why_not(cost, n, latency_bound) for n, p in enumerate(plans, 1))
+    return PlanSet(problem.model, problem.profile.name, algorithm, n_max, latency_bound, problem.memory_bytes,
+                   plans, reasons)
+
+
+def plan_model(model: str, profile: Profile, n_max: int, algorithm: str = "optimal",
+               latency_bound: float | None = None, memory_mb: float | None = None,
+               max_shards: int = DEFAULT_MAX_SHARDS) -> PlanSet:
+    """Plans for n = 1..n_max of a built-in model, spec or .tflite on the profiled device type."""
+    name, blocks = open_model(model)
+    spec = None if model.endswith(".tflite") else find_spec(model)
+    problem = build_problem(name, blocks, spec, profile, memory_mb, max_shards)
+    return plan_problem(problem, n_max, algorithm, latency_bound)
+
+
+def _why_not(cost: CostModel, n: int, latency_bound: float | None) -> str:
+    """Why no plan exists for ``n`` devices: a layer too big, too few devices, or the latency bound."""
+    units = cost.p.units
+    mb = cost.p.memory_bytes / 1e6
+    base = cost.p.profile.memory.base_mb
+    if mb <= base:
+        return f"a device's {mb:g} MB do not even hold the agent ({base:g} MB in profile {cost.p.profile.name})"
+    for i, u in enumerate(units):
+        if not any(cost.segment(i, i + 1, k).valid for k in range(1, u.max_shards + 1)):
+            split = f" even split {u.max_shards} ways" if u.max_shards > 1 else ""
+            return f"layer {u.name} needs more than the {mb:.0f} MB a device has{split}"
+    fewest = _fewest_devices(cost)
+    if fewest > n:
+        big = [u.name for i, u in enumerate(units) if not cost.segment(i, i + 1, 1).valid]
+        why = f" ({', '.join(big)} must be split to fit {mb:.0f} MB)" if big else ""
+        return f"needs at least {fewest} devices{why}"
+    if latency_bound is not None:
+        return f"no plan on {n} devices meets the latency bound of {latency_bound:g} s"
+    return f"no plan on {n} devices"
+
+
+def _fewest_devices(cost: CostModel) -> int:
+    """The fewest devices any plan needs, however slow."""
+    inf = 10**9
+    best = [0] + [inf] * cost.m
+    for i in range(1, cost.m + 1):
+        for j in range(i):
+            for k in range(1, (cost.p.units[i - 1].max_shards if j else 1) + 1):
+                if best[j] + k < best[i] and cost.segment(j, i, k).valid:
+                    best[i] = best[j] + k
+    return best[cost.m]
+
+
+__all__ = ["ALGORITHMS", "plan_model", "plan_problem"]
