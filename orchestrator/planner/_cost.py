@@ -97,7 +97,8 @@ class CostModel:
         if k > last.max_shards:
             return SegmentCost(False, 0, 0, 0, 0, inputs, False, f"{last.name} cannot be split {k} ways")
         if k > 1 and any(values[vi].producer < i - 1 for vi in self.live[i] if values[vi].producer >= j):
-            return SegmentCost(False, 0, 0, 0, 0, inputs, False, "a split stage may only pass on its last unit's output")
+            return SegmentCost(False, 0, 0, 0, 0, inputs, False,
+                               "a split stage may only pass on its last unit's output")
         if k > 1 and any(u.weight_bytes > GLUE_BYTES for u in units[j:i - 1]):
             # Every shard runs the units before the split one; only weightless glue (pooling,
             # reshapes, the pyramid's slices) is worth repeating, and it keeps shards small.
@@ -110,8 +111,10 @@ class CostModel:
         times = [u.times[0] for u in units[j:i - 1]] + [last.times[k - 1]]
         rates = [u.rate for u in units[j:i]]
         rate = max(rates)
-        run = sum(times) + prof.task_overhead_s
-        per_frame = sum(t * r for t, r in zip(times, rates)) + prof.task_overhead_s * rate
+        # One task per block part (the camera's capture is in camera_s).
+        overhead = prof.task_overhead_s * max(1, len({u.block for u in units[j:i] if u.kind != "camera"}))
+        run = sum(times) + overhead
+        per_frame = sum(t * r for t, r in zip(times, rates)) + overhead * rate
         weights = [float(u.weight_bytes) for u in units[j:i]]
         weights[-1] /= k
         acts = [float(u.output_bytes) for u in units[j:i]]
