@@ -93,3 +93,17 @@ def two_head_spec() -> dict[str, Any]:
 def dag_specs() -> dict[str, dict[str, Any]]:
     """Generated DAG models as spec dicts, by name."""
     return {s["name"]: s for s in (resnet_spec(), mobilenet_spec(), mobilenet_spec("float16"), two_head_spec())}
+
+
+@pytest.fixture(scope="session")
+def fc_bound_profile() -> Any:
+    """rpi3 with fast convolutions and slow fc layers: plans split and replicate as n grows."""
+    import dataclasses
+
+    from orchestrator.profile import OpModel, find_profile
+
+    rpi3 = find_profile("rpi3")
+    ops = dict(rpi3.ops)
+    ops["CONV_2D"] = OpModel("CONV_2D", 0.0005, 0.0001, source="test: fast convolutions")
+    ops["FULLY_CONNECTED"] = OpModel("FULLY_CONNECTED", 0.0, s_per_mb=0.5, source="test: slow fc layers")
+    return dataclasses.replace(rpi3, name="fcbound", ops=ops)

@@ -9,19 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from orchestrator.planner import plan_model
-from orchestrator.profile import OpModel, find_profile, save_profile
+from orchestrator.profile import Profile, find_profile, save_profile
 from orchestrator.toolchain import check_partition, open_model, partition, resolve_cuts, resolve_shards
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
-
-
-def _fc_bound_profile(path: Path) -> Path:
-    """rpi3 with fast convolutions and a fast camera: splitting the dense layers pays."""
-    rpi3 = find_profile("rpi3")
-    ops = dict(rpi3.ops)
-    ops["CONV_2D"] = OpModel("CONV_2D", 0.0005, 0.0001, source="test")
-    ops["FULLY_CONNECTED"] = OpModel("FULLY_CONNECTED", 0.0, s_per_mb=0.5, source="test")
-    return save_profile(dataclasses.replace(rpi3, name="fcbound", ops=ops), path)
 
 
 def test_plan_table_has_a_row_per_n(mchair: Run) -> None:
@@ -51,18 +42,17 @@ def test_plan_png_draws_the_plan_and_the_ips_curve(mchair: Run, tmp_path: Path) 
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_plan_with_a_measured_style_profile_file(mchair: Run, tmp_path: Path) -> None:
-    _fc_bound_profile(tmp_path / "fcbound.yaml")
+def test_plan_with_a_profile_file(mchair: Run, tmp_path: Path, fc_bound_profile: Profile) -> None:
+    save_profile(fc_bound_profile, tmp_path / "fcbound.yaml")
     result = mchair("plan", "action-recognition-tiny", "--profile", "fcbound.yaml", "--devices", "8", "--json")
     assert result.returncode == 0, result.stderr
     plans = json.loads(result.stdout)["plans"]
     assert any(plan["shards"] for plan in plans), "fast convs and slow fc layers: some plan splits a dense layer"
 
 
-def test_plans_cut_into_artifacts_that_chain_exactly(tmp_path: Path) -> None:
+def test_plans_cut_into_artifacts_that_chain_exactly(tmp_path: Path, fc_bound_profile: Profile) -> None:
     """A plan's cuts and shards, given to the partitioner, give tasks equal to the whole model."""
-    profile_path = _fc_bound_profile(tmp_path / "fcbound.yaml")
-    plans = plan_model("action-recognition-tiny", find_profile(str(profile_path)), 8)
+    plans = plan_model("action-recognition-tiny", fc_bound_profile, 8)
     split = [p for p in plans.plans if p is not None and p.partition_args()[1]]
     assert split, "expected plans with split layers"
     _, blocks = open_model("action-recognition-tiny")

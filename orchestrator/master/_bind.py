@@ -1,0 +1,119 @@
+"""Bind a plan to devices: the task table the master sends in an Assign.
+
+The plan says which units go together; the partition (made with the plan's cuts and shards)
+says which artifacts hold them; the spec says which windows join the blocks. Devices take the
+seats in order, the recording device always the recorder's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from worker.errors import UserError
+from worker.table import InputSpec, Peer, Route, Seat, StageSpec, TaskSpec, TaskTable
+
+from ..planner import Plan
+from ..toolchain.manifest import Manifest, Task
+from ..toolchain.spec import ModelSpec
+
+CAMERA = "camera"
+
+
+def bind(plan: Plan, manifest: Manifest, spec: ModelSpec | None, devices: Sequence[Peer], recorder: str,
+         master: Peer, epoch: int, buffer: int = 64, almost_full: int = 48) -> TaskTable:
+    """The task table of ``plan`` on ``devices``; ``recorder`` (one of them) records the stream."""
+    if plan.metrics.devices > len(devices):
+        raise UserError(f"the plan for {plan.n} devices needs {plan.metrics.devices}, {len(devices)} given")
+    names = [d.device for d in devices]
+    if recorder not in names:
+        raise UserError(f"recorder {recorder!r} is not among the devices ({', '.join(names)})")
+    if len(set(names)) != len(names):
+        raise UserError(f"device names must be unique: {', '.join(names)}")
+    input_name = spec.input.name if spec else "frame"
+    windows = {(b.name, e.source): e.window for b in spec.blocks for e in b.inputs} if spec else {}
+    output_blocks = set(spec.outputs) if spec else {b.name for b in manifest.blocks}
+    # What each block passes on (its first output), and what each block reads as its inputs.
+    passes = {input_name: f"{CAMERA}/{input_name}"}
+    reads: dict[str, set[str]] = {}
+    results = set()
+    for b in manifest.blocks:
+        passes[b.name] = f"{b.name}/{b.outputs[0].name}"
+        reads[b.name] = {ref.name for ref in b.inputs}
+        if b.name in output_blocks:
+            results.update(f"{b.name}/{ref.name}" for ref in b.outputs)
+    for t in manifest.tasks:
+        if t.builtin:
+            passes[t.block] = f"{t.block}/{t.outputs[0].name}"
+            reads[t.block] = {ref.name for ref in t.inputs}
+            if t.block in output_blocks:
+                results.update(f"{t.block}/{ref.name}" for ref in t.outputs)
+
+    producer = {f"{CAMERA}/{input_name}": 0}
+    stages: list[StageSpec] = []
+    for index, detail in enumerate(plan.details):
+        specs, feeds = [], []
+        made = {f"{CAMERA}/{input_name}"} if index == 0 else set()
+        for task in _tasks_of(detail.tasks, detail.units, manifest):
+            ins = tuple(f"{task.block}/{ref.name}" for ref in task.inputs)
+            outs = tuple(f"{task.block}/{ref.name}" for ref in task.outputs)
+            for qualified, ref in zip(ins, task.inputs):
+                block_input = ref.name in reads[task.block]
+                sent_as = passes[ref.name] if block_input else qualified
+                window = windows.get((task.block, ref.name)) if block_input else None
+                if sent_as not in producer and sent_as not in made:
+                    raise UserError(f"plan and partition disagree: nothing produces {sent_as} for {task.name}")
+                source = index if sent_as in made else producer[sent_as]
+                if source != index or window is not None:
+                    # Received from another stage, or assembled from a window of our own values.
+                    feeds.append(InputSpec(qualified, sent_as, source, window.size if window else 1,
+                                           window.stride if window else 1, window.mode if window else "stack",
+                                           plan.details[source].shards if source != index else 1))
+            made.update(outs)
+            split = task.shards[0].artifact.sha256 if task.shards else ""
+            specs.append(TaskSpec(task.name, task.block, task.artifact.sha256 if task.artifact else split,
+                                  task.builtin, ins, outs))
+        for name in made:
+            producer.setdefault(name, index)
+        split_task = next((t for t in _tasks_of(detail.tasks, detail.units, manifest) if t.shards), None)
+        stages.append(StageSpec(index, detail.name, detail.replicas, detail.shards, detail.recorder, tuple(specs),
+                                tuple(s.artifact.sha256 for s in split_task.shards) if split_task else (),
+                                tuple(feeds), (), tuple(sorted(made & results))))
+    stages = _with_routes(stages)
+    frame_shape = tuple(spec.input.shape) if spec else tuple(manifest.blocks[0].inputs[0].shape)
+    return TaskTable(epoch, manifest.model, recorder, spec.input.fps if spec else 30.0, frame_shape, master,
+                     tuple(devices), tuple(stages), _seats(stages, names, recorder), buffer, almost_full)
+
+
+def _tasks_of(parts: Sequence[tuple[str, str, str]], units: Sequence[str], manifest: Manifest) -> list[Task]:
+    """The manifest tasks that run a stage's units, in order."""
+    mine = set(units)
+    tasks = []
+    for block, first, _ in parts:
+        if not first:
+            tasks += [t for t in manifest.tasks if t.builtin and t.block == block]
+            continue
+        tasks += [t for t in manifest.tasks if t.block == block and t.layers and set(t.layers) <= mine]
+    return tasks
+
+
+def _with_routes(stages: list[StageSpec]) -> list[StageSpec]:
+    """Every stage's routes: each input of a later stage, from the stage that produces it."""
+    routes: dict[int, list[Route]] = {s.index: [] for s in stages}
+    for s in stages:
+        for i in s.inputs:
+            if i.source != s.index:
+                routes[i.source].append(Route(i.sent_as, s.index, i.window))
+    return [StageSpec(s.index, s.name, s.replicas, s.shards, s.recorder, s.tasks, s.shard_sha256, s.inputs,
+                      tuple(routes[s.index]), s.results) for s in stages]
+
+
+def _seats(stages: Sequence[StageSpec], devices: Sequence[str], recorder: str) -> tuple[Seat, ...]:
+    """The recorder's seat to the recording device, the others in order to the rest."""
+    others = iter(d for d in devices if d != recorder)
+    seats = [Seat(recorder, 0, 0, 0)]
+    for s in stages[1:]:
+        seats += [Seat(next(others), s.index, r, k) for r in range(s.replicas) for k in range(s.shards)]
+    return tuple(seats)
+
+
+__all__ = ["bind"]
