@@ -1,0 +1,110 @@
+"""Seat engines exchanging values in shuffled order give the stream reference's results tag by tag."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from orchestrator.master import bind
+from orchestrator.planner import plan_model
+from orchestrator.profile import Profile
+from orchestrator.toolchain import StreamReference, open_model, partition, resolve_cuts, resolve_shards
+from orchestrator.toolchain.zoo import build_model, find_spec
+from worker.camera import SyntheticCamera, preprocess
+from worker.executor import Runner, load_model
+from worker.runtime import CAMERA_FRAME, SeatEngine
+from worker.table import Peer, Seat, TaskTable
+
+MODEL = "action-recognition-tiny"
+FRAMES = 18
+
+
+@pytest.fixture(scope="module")
+def reference() -> tuple[list[np.ndarray], dict[int, np.ndarray]]:
+    spec = find_spec(MODEL)
+    camera = SyntheticCamera(seed=9)
+    frames = [preprocess(camera.read(), spec.input.shape) for _ in range(FRAMES)]
+    results = {r.tag: next(iter(r.outputs.values())) for r in StreamReference(build_model(spec)).run(frames)}
+    return frames, results
+
+
+@pytest.fixture(scope="module")
+def tables(fc_bound_profile: Profile, tmp_path_factory: pytest.TempPathFactory) -> list[tuple[TaskTable, Path]]:
+    _, blocks = open_model(MODEL)
+    found = []
+    for plan in plan_model(MODEL, fc_bound_profile, 8).plans:
+        out = tmp_path_factory.mktemp(f"n{plan.n}")
+        cuts, shards = plan.partition_args()
+        manifest = partition(blocks, MODEL, out, resolve_cuts(blocks, cuts), resolve_shards(blocks, shards),
+                             progress=False)
+        devices = [Peer(f"pi{i}", "127.0.0.1", 7100 + i) for i in range(plan.metrics.devices)]
+        found.append((bind(plan, manifest, find_spec(MODEL), devices, "pi0", Peer("m", "127.0.0.1", 7000), 1),
+                      out))
+    return found
+
+
+def run(table: TaskTable, directory: Path, frames: list[np.ndarray], seed: int
+        ) -> tuple[dict[int, list[np.ndarray]], dict[Seat, SeatEngine]]:
+    """Every seat's engine; values delivered in a random order among those in flight."""
+    loaded: dict[str, Runner] = {}
+
+    def load(sha: str) -> Runner:
+        if sha not in loaded:
+            loaded[sha] = load_model(directory / f"{sha}.tflite")
+        return loaded[sha]
+
+    engines = {seat: SeatEngine(table, seat, load) for seat in table.seats}
+    recorder = table.seat(0, 0, 0)
+    rng = random.Random(seed)
+    in_flight: list[tuple[Seat, str, int, np.ndarray, int]] = []
+    results: dict[int, dict[int, np.ndarray]] = {}
+    final_shards = next(s.shards for s in table.stages if s.results)
+    for tag, frame in enumerate(frames):
+        pending = engines[recorder].push(CAMERA_FRAME, tag, frame)
+        while pending or in_flight:
+            for out in pending:
+                if out.route is None:
+                    assert out.piece not in results.get(out.tag, {}), f"tag {out.tag} piece {out.piece} twice"
+                    results.setdefault(out.tag, {})[out.piece] = out.value
+                for seat in out.destinations:
+                    in_flight.append((seat, out.name, out.tag, out.value, out.piece))
+            pending = []
+            if in_flight and (rng.random() < 0.7 or tag == len(frames) - 1):
+                seat, name, t, value, piece = in_flight.pop(rng.randrange(len(in_flight)))
+                pending = engines[seat].push(name, t, value, piece)
+            elif in_flight:
+                break   # let the next frames in: values of several tags are in flight at once
+    joined = {t: [np.concatenate([p[k] for k in range(final_shards)], axis=-1)] for t, p in results.items()}
+    return joined, engines
+
+
+def test_engines_equal_the_reference_tag_by_tag(tables: list[tuple[TaskTable, Path]],
+                                                reference: tuple[list[np.ndarray], dict[int, np.ndarray]]) -> None:
+    frames, want = reference
+    for index, (table, directory) in enumerate(tables):
+        got, engines = run(table, directory, frames, seed=index)
+        layout = " | ".join(f"{s.name} x{s.replicas} /{s.shards}" for s in table.stages)
+        assert sorted(got) == sorted(want), layout
+        for tag, value in want.items():
+            np.testing.assert_allclose(got[tag][0], value, rtol=1e-5, atol=1e-6, err_msg=layout)
+        # Each replica ran only its own tags.
+        for seat, engine in engines.items():
+            stage = table.stages[seat.stage]
+            if stage.replicas > 1 and engine.runs:
+                assert engine.runs <= len(stage.tasks) * (FRAMES // stage.replicas + 1)
+
+
+def test_replicas_split_the_work(tables: list[tuple[TaskTable, Path]],
+                                 reference: tuple[list[np.ndarray], dict[int, np.ndarray]]) -> None:
+    frames, _ = reference
+    replicated = [(t, d) for t, d in tables if any(s.replicas > 1 for s in t.stages)]
+    assert replicated, "the fc-bound plans replicate some stage"
+    table, directory = replicated[-1]
+    _, engines = run(table, directory, frames, seed=1)
+    for stage in table.stages:
+        if stage.replicas > 1:
+            runs = [engines[table.seat(stage.index, r, 0)].runs for r in range(stage.replicas)]
+            assert all(r > 0 for r in runs) and max(runs) - min(runs) <= len(stage.tasks) * 2, runs

@@ -1,0 +1,177 @@
+"""One seat's dataflow, without the network: values in, tasks run, values out with their destinations.
+
+The agent feeds a ``SeatEngine`` with what arrives (from any peer, in any order) and sends
+what it returns. A value is kept by tag; pieces from a split producer are joined on the last
+axis in shard order; a window is the last W values up to the tag (the recorder numbers only
+the frames it keeps, so tags have no holes). A replica runs only the tags it owns
+(``tag % replicas``) but keeps the values its windows need.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from worker.executor import Runner
+from worker.stream import Window, builtin_step
+from worker.table import InputSpec, Route, Seat, StageSpec, TaskSpec, TaskTable
+
+CAMERA_FRAME = "camera/frame"
+
+
+@dataclass(frozen=True)
+class Output:
+    """A value to send: along ``route`` to the seats ``destinations``, or as a result (route None)."""
+
+    name: str
+    tag: int
+    value: np.ndarray
+    piece: int                      # this seat's shard index (the consumer joins pieces)
+    route: Route | None
+    destinations: tuple[Seat, ...] = ()
+
+
+@dataclass
+class _Store:
+    """Values of one tensor by tag, pieces joined; old tags forgotten beyond ``keep``."""
+
+    pieces: int
+    keep: int
+    values: dict[int, np.ndarray] = field(default_factory=dict)
+    partial: dict[int, dict[int, np.ndarray]] = field(default_factory=dict)
+
+    def put(self, tag: int, piece: int, value: np.ndarray) -> bool:
+        """Add a value (or one piece of it); True when the tag's value is complete."""
+        if self.pieces > 1:
+            got = self.partial.setdefault(tag, {})
+            got[piece] = value
+            if len(got) < self.pieces:
+                return False
+            value = np.concatenate([got[k] for k in range(self.pieces)], axis=-1)
+            del self.partial[tag]
+        self.values[tag] = value
+        if len(self.values) > self.keep:
+            for old in sorted(self.values)[: len(self.values) - self.keep]:
+                del self.values[old]
+        return True
+
+
+class SeatEngine:
+    """The tasks of one seat, fired per tag as their inputs complete."""
+
+    def __init__(self, table: TaskTable, seat: Seat, load: Callable[[str], Runner]) -> None:
+        """``load(sha256)`` gives the runner of an artifact (the agent's cache of loaded models)."""
+        self.table, self.seat = table, seat
+        self.stage: StageSpec = table.stages[seat.stage]
+        self._feeds: dict[str, InputSpec] = {i.name: i for i in self.stage.inputs}
+        self._runners: dict[str, Runner] = {}
+        for task in self.stage.tasks:
+            sha = self._sha(task)
+            if sha:
+                self._runners[task.name] = load(sha)
+        self._steps = {t.name: builtin_step(t.builtin) for t in self.stage.tasks if t.builtin}
+        keep = table.buffer + max((i.window for i in self.stage.inputs), default=1)
+        self._stores: dict[str, _Store] = {}
+        for i in self.stage.inputs:
+            self._stores.setdefault(i.sent_as, _Store(i.pieces if i.source != seat.stage else 1, keep))
+        for task in self.stage.tasks:
+            for name in task.outputs:
+                self._stores.setdefault(name, _Store(1, keep))
+        self._stores.setdefault(CAMERA_FRAME, _Store(1, keep))
+        self._done: dict[str, set[int]] = {t.name: set() for t in self.stage.tasks}
+        self._pending: set[int] = set()   # owned tags with a task still to run
+        self._routes: dict[str, list[Route]] = {}
+        for r in self.stage.routes:
+            self._routes.setdefault(r.name, []).append(r)
+        self.runs = 0
+
+    def push(self, name: str, tag: int, value: np.ndarray, piece: int = 0) -> list[Output]:
+        """A value (or one piece of it) arrived; returns everything that became ready to send."""
+        store = self._stores.get(name)
+        if store is None or not store.put(tag, piece, value):
+            return []
+        # The recorder passes its frames on as they come, besides running its own tasks on them.
+        sent = self._emit(name, tag, value) if name == CAMERA_FRAME and self.stage.recorder else []
+        return sent + self._fire(tag)
+
+    def waiting(self) -> int:
+        """Owned tags with a task still to run (the queue the back-pressure watches)."""
+        return len(self._pending)
+
+    def _owns(self, tag: int) -> bool:
+        return self.table.owner(self.seat.stage, tag) == self.seat.replica
+
+    def _fire(self, tag: int) -> list[Output]:
+        """Run every task that can now run, for ``tag`` and every later tag still waiting: windows
+        (chained through the stage's own tasks) reach forward from any value."""
+        if self._owns(tag):
+            self._pending.add(tag)
+        out: list[Output] = []
+        for t in sorted(t for t in self._pending if t >= tag):
+            out += self._run_tag(t)
+        return out
+
+    def _run_tag(self, tag: int) -> list[Output]:
+        out: list[Output] = []
+        for task in self.stage.tasks:
+            if tag in self._done[task.name]:
+                continue
+            values = [self._input(name, tag) for name in task.inputs]
+            if any(v is None for v in values):
+                continue
+            results = self._run(task, values)
+            self._done[task.name].add(tag)
+            self.runs += 1
+            for name, value in zip(task.outputs, results):
+                self._stores[name].put(tag, 0, value)
+                out += self._emit(name, tag, value)
+        if all(tag in done for done in self._done.values()):
+            self._pending.discard(tag)
+        self._forget(tag)
+        return out
+
+    def _input(self, name: str, tag: int) -> np.ndarray | None:
+        feed = self._feeds.get(name)
+        store = self._stores[feed.sent_as if feed else name]
+        if feed is None or feed.window == 1:
+            return store.values.get(tag)
+        if tag not in store.values:
+            return None
+        window = [store.values[t] for t in range(tag - feed.window + 1, tag + 1) if t in store.values]
+        if len(window) < feed.window:
+            return None
+        return Window(feed.window, feed.stride, feed.mode).assemble(window)
+
+    def _run(self, task: TaskSpec, values: list[np.ndarray]) -> list[np.ndarray]:
+        if task.builtin:
+            return [self._steps[task.name](values)]
+        runner = self._runners[task.name]
+        got = runner.run({spec.name: v for spec, v in zip(runner.inputs, values)})
+        return [got[spec.name] for spec in runner.outputs]
+
+    def _emit(self, name: str, tag: int, value: np.ndarray) -> list[Output]:
+        out = [Output(name, tag, value, self.seat.shard, r, self.table.destinations(r, tag))
+               for r in self._routes.get(name, [])]
+        if name in self.stage.results:
+            out.append(Output(name, tag, value, self.seat.shard, None))
+        return out
+
+    def _forget(self, tag: int) -> None:
+        """Tags a buffer behind are over: windows no longer reach them."""
+        horizon = tag - self.table.buffer
+        self._pending = {t for t in self._pending if t >= horizon}
+        for done in self._done.values():
+            if len(done) > 2 * self.table.buffer:
+                done.difference_update({t for t in done if t < horizon})
+
+    def _sha(self, task: TaskSpec) -> str:
+        """This seat's artifact for ``task``: its shard's, when the task is the split one."""
+        shards = self.stage.shard_sha256
+        if shards and task.sha256 == shards[0]:
+            return shards[self.seat.shard]
+        return task.sha256
+
+
+__all__ = ["CAMERA_FRAME", "Output", "SeatEngine"]
