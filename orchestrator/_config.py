@@ -1,15 +1,13 @@
-"""YAML config files (model specs, profiles, cluster.yaml): reading, and typed checks whose
-errors name the file, the key path and what was expected."""
+"""Where shipped config files live (models/, profiles/), and finding one by name or path.
+
+Reading and checking YAML is ``worker._yaml`` (agents read cluster.yaml too)."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
-import yaml
-
-from worker.errors import ConfigError
+from worker._yaml import Validator, read_yaml
 
 
 def data_dir(kind: str) -> Path:
@@ -32,62 +30,4 @@ def locate(name_or_path: str, kind: str) -> Path | None:
     return candidate if candidate.exists() else None
 
 
-def read_yaml(path: str | Path) -> Any:
-    """The parsed YAML of ``path``; a missing file or bad YAML is a one-line ConfigError."""
-    path = Path(path)
-    try:
-        return yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigError(str(path), "", f"cannot read: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else ""
-        raise ConfigError(str(path), where, f"not valid YAML ({getattr(exc, 'problem', exc)})") from None
-
-
-class Validator:
-    """Small typed checks that raise ConfigError with the file and key path."""
-
-    def __init__(self, file: str) -> None:
-        self.file = file
-
-    def fail(self, key: str, expected: str, got: Any) -> ConfigError:
-        """A ConfigError saying what was expected at ``key`` and what was found."""
-        return ConfigError(self.file, key, f"expected {expected}, got {got!r}")
-
-    def mapping(self, raw: Any, key: str, allowed: set[str] | None) -> dict[str, Any]:
-        """``raw`` as a mapping whose keys are all in ``allowed`` (None: any key)."""
-        if not isinstance(raw, dict):
-            raise self.fail(key or "top level", "a mapping", raw)
-        if allowed is not None:
-            for k in raw:
-                if k not in allowed:
-                    prefix = f"{key}." if key else ""
-                    raise ConfigError(self.file, f"{prefix}{k}",
-                                      f"unknown key (allowed: {', '.join(sorted(allowed))})")
-        return raw
-
-    def string(self, raw: Any, key: str) -> str:
-        """``raw`` as a non-empty string."""
-        if not isinstance(raw, str) or not raw:
-            raise self.fail(key, "a non-empty string", raw)
-        return raw
-
-    def integer(self, raw: Any, key: str, minimum: int = 1) -> int:
-        """``raw`` as an integer of at least ``minimum``."""
-        if not isinstance(raw, int) or isinstance(raw, bool) or raw < minimum:
-            raise self.fail(key, f"an integer >= {minimum}", raw)
-        return raw
-
-    def number(self, raw: Any, key: str, positive: bool = False) -> float:
-        """``raw`` as a float (an int is accepted), optionally > 0."""
-        if not isinstance(raw, (int, float)) or isinstance(raw, bool) or (positive and raw <= 0):
-            raise self.fail(key, "a positive number" if positive else "a number", raw)
-        return float(raw)
-
-    def ints(self, raw: Any, key: str, min_len: int = 1) -> tuple[int, ...]:
-        """``raw`` as a tuple of at least ``min_len`` integers."""
-        if (not isinstance(raw, list) or len(raw) < min_len
-                or not all(isinstance(x, int) and not isinstance(x, bool) for x in raw)):
-            raise self.fail(key, f"a list of at least {min_len} integers", raw)
-        return tuple(raw)
+__all__ = ["Validator", "data_dir", "locate", "read_yaml", "shipped"]

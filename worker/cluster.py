@@ -1,0 +1,147 @@
+"""cluster.yaml: what the master and every agent of one cluster agree on.
+
+Every key, with its default::
+
+    name: home                     # the cluster; agents advertise <device>.<name>._mchair._tcp.local.
+    secret_file: cluster.secret    # HMAC key of control messages (at least 16 bytes), relative to this file
+    master: {host: 127.0.0.1, port: 7400}   # where agents send results, heartbeats, artifact requests
+    discovery: zeroconf            # zeroconf (agents advertise themselves) or static (the list below)
+    interfaces: []                 # zeroconf interfaces (addresses); empty: all
+    devices: []                    # static discovery: [{name: pi1, host: 10.0.0.11, port: 7401, camera: true}]
+    agent:
+      port: 7401                   # an agent's TCP port (0: any free port)
+      cache_dir: ~/.cache/musical-chair/artifacts   # artifacts by sha256
+      threads: 0                   # LiteRT threads per interpreter (0: LiteRT's default)
+      max_frame_mb: 64             # larger frames are refused and the connection closed
+      buffer: 64                   # tags a stage may hold
+      almost_full: 48              # at this many, the recorder is asked to lower its rate
+      heartbeat_s: 1.0             # heartbeat period
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._yaml import Validator, read_yaml
+from .errors import ConfigError
+
+DISCOVERY = ("zeroconf", "static")
+MIN_SECRET = 16
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A host and a TCP port."""
+
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class DeviceEntry:
+    """A device of a static cluster."""
+
+    name: str
+    host: str
+    port: int
+    camera: bool = False
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    """How every agent of the cluster runs."""
+
+    port: int = 7401
+    cache_dir: str = "~/.cache/musical-chair/artifacts"
+    threads: int = 0
+    max_frame_mb: float = 64.0
+    buffer: int = 64
+    almost_full: int = 48
+    heartbeat_s: float = 1.0
+
+    @property
+    def max_frame_bytes(self) -> int:
+        """The frame limit in bytes."""
+        return int(self.max_frame_mb * 1024 * 1024)
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """A parsed cluster.yaml."""
+
+    name: str = "home"
+    secret_file: Path = Path("cluster.secret")
+    master: Endpoint = Endpoint("127.0.0.1", 7400)
+    discovery: str = "zeroconf"
+    interfaces: tuple[str, ...] = ()
+    devices: tuple[DeviceEntry, ...] = ()
+    agent: AgentSettings = field(default_factory=AgentSettings)
+    file: str = ""
+
+    def secret(self) -> bytes:
+        """The HMAC key, read from ``secret_file``."""
+        try:
+            key = self.secret_file.read_bytes().strip()
+        except OSError as exc:
+            raise ConfigError(self.file or "cluster.yaml", "secret_file",
+                              f"cannot read {self.secret_file}: {exc.strerror or exc}") from None
+        if len(key) < MIN_SECRET:
+            raise ConfigError(self.file or "cluster.yaml", "secret_file",
+                              f"{self.secret_file} holds {len(key)} bytes, expected at least {MIN_SECRET}")
+        return key
+
+
+def load_cluster(path: str | Path) -> ClusterConfig:
+    """Read and validate a cluster.yaml."""
+    return parse_cluster(read_yaml(path) or {}, str(path))
+
+
+def parse_cluster(raw: Any, file: str = "cluster.yaml") -> ClusterConfig:
+    """Validate a cluster config already loaded from YAML."""
+    v = Validator(file)
+    top = v.mapping(raw, "", {"name", "secret_file", "master", "discovery", "interfaces", "devices", "agent"})
+    base = Path(file).parent
+    master = v.mapping(top.get("master", {}), "master", {"host", "port"})
+    discovery = top.get("discovery", "zeroconf")
+    if discovery not in DISCOVERY:
+        raise v.fail("discovery", " or ".join(DISCOVERY), discovery)
+    interfaces = top.get("interfaces", []) or []
+    if not isinstance(interfaces, list) or not all(isinstance(i, str) for i in interfaces):
+        raise v.fail("interfaces", "a list of addresses", interfaces)
+    devices = []
+    for i, d in enumerate(top.get("devices", []) or []):
+        key = f"devices[{i}]"
+        d = v.mapping(d, key, {"name", "host", "port", "camera"})
+        camera = d.get("camera", False)
+        if not isinstance(camera, bool):
+            raise v.fail(f"{key}.camera", "true or false", camera)
+        devices.append(DeviceEntry(v.string(d.get("name"), f"{key}.name"), v.string(d.get("host"), f"{key}.host"),
+                                   v.integer(d.get("port"), f"{key}.port", minimum=1), camera))
+    if discovery == "static" and not devices:
+        raise ConfigError(file, "devices", "expected at least one device with discovery: static")
+    names = [d.name for d in devices]
+    if len(set(names)) != len(names):
+        raise ConfigError(file, "devices", f"expected unique names, got {names}")
+    a = v.mapping(top.get("agent", {}) or {}, "agent", set(AgentSettings.__dataclass_fields__))
+    defaults = AgentSettings()
+    agent = AgentSettings(
+        v.integer(a.get("port", defaults.port), "agent.port", minimum=0),
+        v.string(a.get("cache_dir", defaults.cache_dir), "agent.cache_dir"),
+        v.integer(a.get("threads", defaults.threads), "agent.threads", minimum=0),
+        v.number(a.get("max_frame_mb", defaults.max_frame_mb), "agent.max_frame_mb", positive=True),
+        v.integer(a.get("buffer", defaults.buffer), "agent.buffer", minimum=2),
+        v.integer(a.get("almost_full", defaults.almost_full), "agent.almost_full", minimum=1),
+        v.number(a.get("heartbeat_s", defaults.heartbeat_s), "agent.heartbeat_s", positive=True))
+    if agent.almost_full >= agent.buffer:
+        raise v.fail("agent.almost_full", f"less than agent.buffer ({agent.buffer})", agent.almost_full)
+    return ClusterConfig(
+        v.string(top.get("name", "home"), "name"),
+        base / v.string(top.get("secret_file", "cluster.secret"), "secret_file"),
+        Endpoint(v.string(master.get("host", "127.0.0.1"), "master.host"),
+                 v.integer(master.get("port", 7400), "master.port", minimum=0)),
+        discovery, tuple(interfaces), tuple(devices), agent, file)
+
+
+__all__ = ["AgentSettings", "ClusterConfig", "DeviceEntry", "Endpoint", "load_cluster", "parse_cluster"]
