@@ -1,0 +1,215 @@
+"""Every message agents and the master exchange, as frozen dataclasses (schemas: worker/schemas/*.avsc).
+
+Field names and order match the Avro records exactly; `worker.wire` checks it when it loads the
+schemas. Control messages carry an HMAC with the cluster secret on the wire; data messages
+(tensors) do not, because an agent accepts data only from peers in its current task table.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # worker/table.py imports nothing from here; the wire resolves it lazily
+    from .table import TaskTable
+
+# Tensor bytes as they come: bytes from a file, a memoryview of an array or of a received frame.
+Buffer = bytes | bytearray | memoryview
+
+# Only plain numeric types: np.frombuffer with "object" (or any pointer-holding dtype) on bytes
+# from the network would build Python objects out of attacker-chosen addresses.
+DTYPES = frozenset({"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+                    "float16", "float32", "float64"})
+
+# Tensor payload encodings; only "raw" is handled by Tensor.array(), the others by the codecs stage.
+CODECS = frozenset({"raw", "fp16", "uint8-affine"})
+
+
+@cache
+def _wire_dtype(dtype: str) -> np.dtype:
+    # The wire is little-endian whatever the host is (Pis are, but tests may run elsewhere).
+    if dtype not in DTYPES:
+        raise ValueError(f"unsupported tensor dtype {dtype!r} (expected one of {sorted(DTYPES)})")
+    return np.dtype(dtype).newbyteorder("<")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tensor:
+    """One named tensor: dtype, shape and its bytes (C order, little-endian), never copied on the wire."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    data: Buffer
+    codec: str = "raw"
+
+    def __post_init__(self) -> None:
+        # Checked here so that a lying shape from the network is rejected when the message is
+        # decoded, not later inside a stage.
+        if self.codec not in CODECS:
+            raise ValueError(f"tensor {self.name!r}: unknown codec {self.codec!r}")
+        if any(d < 0 for d in self.shape):
+            raise ValueError(f"tensor {self.name!r}: negative dimension in shape {self.shape}")
+        if self.codec == "raw":
+            expected = math.prod(self.shape) * _wire_dtype(self.dtype).itemsize
+            nbytes = memoryview(self.data).nbytes
+            if nbytes != expected:
+                raise ValueError(f"tensor {self.name!r}: {nbytes} bytes for {self.dtype} {self.shape} "
+                                 f"(expected {expected})")
+
+    @classmethod
+    def from_array(cls, name: str, array: np.ndarray) -> Tensor:
+        """A tensor that shares the array's memory (copies only if it is not C-contiguous little-endian)."""
+        wire = _wire_dtype(array.dtype.name)
+        flat = np.ascontiguousarray(array, dtype=wire).reshape(-1)  # reshape(-1) makes 0-d arrays 1-d
+        return cls(name=name, dtype=array.dtype.name, shape=tuple(int(d) for d in array.shape),
+                   data=memoryview(flat).cast("B"))
+
+    def array(self) -> np.ndarray:
+        """A read-only numpy view of the bytes (zero-copy; a decoded tensor views the received frame)."""
+        if self.codec != "raw":
+            raise ValueError(f"tensor {self.name!r} is {self.codec}-encoded: decode the codec first")
+        out = np.frombuffer(self.data, dtype=_wire_dtype(self.dtype)).reshape(self.shape)
+        out.flags.writeable = False  # the buffer may be a frame other tensors also view
+        return out
+
+    @property
+    def nbytes(self) -> int:
+        """Size of the payload in bytes."""
+        return memoryview(self.data).nbytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TensorBatch:
+    """Tensors of one tag, from one seat to the next ones (data)."""
+
+    epoch: int
+    stream: str
+    tag: int
+    source: str
+    shard: int = -1  # index of the shard that produced it, -1 when the stage is not sharded
+    tensors: tuple[Tensor, ...]
+    sent_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Result:
+    """The model's output for one tag, from the sink back to the master (data)."""
+
+    epoch: int
+    stream: str
+    tag: int
+    tensors: tuple[Tensor, ...]
+    compute_ms: float
+    transfer_ms: float
+    queue_ms: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Assign:
+    """The master's new task table for an agent (control)."""
+
+    epoch: int
+    table: TaskTable
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ack:
+    """An agent's answer to a control message: applied or not, and why (control)."""
+
+    epoch: int
+    device: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageLatency:
+    """Mean time of one stage on a device over the last heartbeat period."""
+
+    stage: str
+    ms: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Heartbeat:
+    """An agent's periodic health report to the master (control)."""
+
+    device: str
+    epoch: int
+    time_ns: int
+    queue_fill: float
+    ips: float
+    stage_latency_ms: tuple[StageLatency, ...] = ()
+    drops: int = 0
+    rss_mb: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlmostFull:
+    """A seat's input buffer is almost full: predecessors lower the sampling rate (control)."""
+
+    epoch: int
+    seat: str
+    stream: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resume:
+    """A seat's input buffer drained: predecessors restore the sampling rate (control)."""
+
+    epoch: int
+    seat: str
+    stream: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Motion:
+    """A camera saw motion: the master plays musical chairs (control)."""
+
+    device: str
+    camera: str
+    score: float
+    time_ns: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Shutdown:
+    """Stop the agent (control)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArtifactRequest:
+    """An agent asks for a task artifact it does not hold (control)."""
+
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArtifactChunk:
+    """A piece of a task artifact: bytes [offset, offset + len(data)) of total (control)."""
+
+    sha256: str
+    offset: int
+    total: int
+    data: Buffer
+
+
+CONTROL_TYPES: tuple[type, ...] = (Assign, Ack, Heartbeat, AlmostFull, Resume, Motion, Shutdown,
+                                   ArtifactRequest, ArtifactChunk)
+DATA_TYPES: tuple[type, ...] = (TensorBatch, Result)
+MESSAGE_TYPES: tuple[type, ...] = DATA_TYPES + CONTROL_TYPES
+
+Message = (TensorBatch | Result | Assign | Ack | Heartbeat | AlmostFull | Resume | Motion | Shutdown
+           | ArtifactRequest | ArtifactChunk)
+
+
+def is_control(message: object) -> bool:
+    """True for messages that must carry the cluster's HMAC."""
+    return isinstance(message, CONTROL_TYPES)
