@@ -94,6 +94,9 @@ class TensorBatch:
     shard: int = -1  # index of the shard that produced it, -1 when the stage is not sharded
     tensors: tuple[Tensor, ...]
     sent_ns: int = 0
+    captured_ns: int = 0  # when the recorder captured the frame of this tag
+    compute_ms: float = 0.0  # spent computing this tag along the path so far
+    queue_ms: float = 0.0  # spent waiting in input buffers along the path so far
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,7 +106,9 @@ class Result:
     epoch: int
     stream: str
     tag: int
+    shard: int = -1  # the sink seat's shard, -1 when not sharded: the master joins the pieces
     tensors: tuple[Tensor, ...]
+    captured_ns: int = 0
     compute_ms: float
     transfer_ms: float
     queue_ms: float
