@@ -191,8 +191,9 @@ class Shutdown:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ArtifactRequest:
-    """An agent asks for a task artifact it does not hold (control)."""
+    """An agent asks for a task artifact it does not hold (control); the chunks go to its port."""
 
+    device: str
     sha256: str
 
 

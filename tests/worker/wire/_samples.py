@@ -62,6 +62,6 @@ def every_message() -> list[Message]:
         Resume(epoch=7, seat="stage1/r0/s0", stream="pi1"),
         Motion(device="pi3", camera="pi3", score=0.07, time_ns=5),
         Shutdown(reason="master stopping"),
-        ArtifactRequest(sha256="cd" * 32),
+        ArtifactRequest(device="pi2", sha256="cd" * 32),
         ArtifactChunk(sha256="cd" * 32, offset=1 << 20, total=3 << 20, data=bytes(range(256)) * 64),
     ]

@@ -46,7 +46,7 @@ from ._samples import SECRET, every_message, tensors
 PINNED = {
     "TensorBatch": "bd370356f1328965", "Result": "7a284308a49c2068", "Ack": "50aacca2cd86babb",
     "Heartbeat": "7d11a7f6e2c0b7e6", "AlmostFull": "435050fd9aeef93d", "Resume": "43c1f3f914811d2c",
-    "Motion": "61e982c360fd6740", "Shutdown": "3408042dcf6e9a4c", "ArtifactRequest": "10c613231143d633",
+    "Motion": "61e982c360fd6740", "Shutdown": "3408042dcf6e9a4c", "ArtifactRequest": "0e71a3a0b144e402",
     "ArtifactChunk": "76b68d3280977338",
 }
 
