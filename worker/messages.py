@@ -95,6 +95,7 @@ class TensorBatch:
     tensors: tuple[Tensor, ...]
     sent_ns: int = 0
     captured_ns: int = 0  # when the recorder captured the frame of this tag
+    frame: int = -1  # the camera's frame number of this tag
     compute_ms: float = 0.0  # spent computing this tag along the path so far
     queue_ms: float = 0.0  # spent waiting in input buffers along the path so far
 
@@ -109,6 +110,7 @@ class Result:
     shard: int = -1  # the sink seat's shard, -1 when not sharded: the master joins the pieces
     tensors: tuple[Tensor, ...]
     captured_ns: int = 0
+    frame: int = -1  # the camera's frame number of this tag
     compute_ms: float
     transfer_ms: float
     queue_ms: float
@@ -152,6 +154,8 @@ class Heartbeat:
     stage_latency_ms: tuple[StageLatency, ...] = ()
     drops: int = 0
     rss_mb: float = 0.0
+    first_tag: int = -1  # recorder: the tag of frames[0]
+    frames: tuple[int, ...] = ()  # recorder: camera frame numbers of the tags kept since the last heartbeat
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from worker import __version__
 from worker.errors import UserError
 
-from . import bench, demo, model, plan, profile
+from . import agent, bench, demo, master, model, plan, profile
 
-COMMANDS = (model, profile, plan, demo, bench)
+COMMANDS = (demo, model, profile, plan, master, agent, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,22 +1,36 @@
-"""``mchair demo``: the action model on synthetic video, single process (the stream reference)."""
+"""``mchair demo``: a local cluster (N agent processes on 127.0.0.1, real zeroconf, TCP and LiteRT)
+runs a model on synthetic video; or, with ``--devices 0``, the single-process stream reference."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import time
+from pathlib import Path
 
 from worker.camera import SyntheticCamera, preprocess
+from worker.errors import UserError
 from worker.executor import BACKENDS
 
+from ..master import LocalCluster, Master, async_run, verify
+from ..profile import find_profile
 from ..toolchain.reference import StreamReference
 from ..toolchain.zoo import build_model, find_spec
 from ._table import format_table
+from .master import format_report
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``demo``."""
-    p = sub.add_parser("demo", help="run a model on synthetic video and print inferences per second")
+    p = sub.add_parser("demo", help="a local cluster runs a model on synthetic video: IPS, latency, and a check "
+                                    "against the single-process reference")
+    p.add_argument("--devices", type=int, default=3, metavar="N",
+                   help="agent processes on 127.0.0.1 (default 3); 0: the single-process reference alone")
+    p.add_argument("--profile", default="xeon-2core", metavar="P",
+                   help="profile the master plans with (default xeon-2core, measured on a 2-core x86 VM)")
+    p.add_argument("--work-dir", type=Path, default=Path("build/demo"), metavar="DIR",
+                   help="cluster.yaml, secret, artifacts and agent logs (default build/demo)")
     p.add_argument("--model", default="action-recognition", help="built-in model or spec (default: action-recognition)")
     p.add_argument("--seconds", type=float, default=10.0, help="how long to run (default 10)")
     p.add_argument("--frames", type=int, help="stop after this many frames instead")
@@ -26,6 +40,54 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.devices < 0:
+        raise UserError(f"--devices {args.devices}: expected 0 (single process) or more agents")
+    if args.devices == 0:
+        return _run_single(args)
+    return asyncio.run(_run_cluster(args))
+
+
+async def _run_cluster(args: argparse.Namespace) -> int:
+    spec = find_spec(args.model)
+    profile = find_profile(args.profile)
+    print(f"building {spec.name} (cached after the first run) ...", file=sys.stderr, flush=True)
+    build_model(spec)
+    local = LocalCluster(args.work_dir, args.devices, args.seed)
+    config = local.write_config(0)
+    master = Master(config, args.model, profile, args.work_dir)
+    peer = await master.async_start()
+    config = local.write_config(peer.port)
+    print(f"starting {args.devices} agents on 127.0.0.1 (logs in {args.work_dir / 'logs'}) ...", file=sys.stderr,
+          flush=True)
+    await local.async_start()
+    try:
+        devices = await local.async_devices(config)
+        if len(devices) < args.devices:
+            raise UserError(f"{len(devices)} of {args.devices} agents advertised themselves within 30 s; "
+                            f"their logs end with:\n{local.log_tail()}")
+        print(f"found {', '.join(d.peer.device for d in devices)} with zeroconf; planning with profile "
+              f"{profile.name} and assigning (artifacts go over TCP) ...", file=sys.stderr, flush=True)
+        report = await async_run(master, devices, local.recorder, args.seconds,
+                                 lambda line: print(f"  {line}", file=sys.stderr, flush=True))
+        await asyncio.sleep(1.5)   # one more heartbeat: the recorder's last frame numbers
+    finally:
+        await master.async_stop("demo over")
+        codes = await local.async_stop()
+    assert master.results is not None
+    verdict = verify(spec, args.seed, master.frames, master.results.inferences)
+    print(format_report(report))
+    print(f"\nagents exited with {codes}")
+    if verdict.ok:
+        print(f"all {verdict.checked} results checked equal the single-process reference tag by tag "
+              f"(largest relative difference {verdict.worst:.1e}; {verdict.unchecked} not checked: their "
+              f"frame numbers had not been reported)")
+        return 0
+    print(f"MISMATCH: {verdict.equal} of {verdict.checked} results equal the reference; first bad tag "
+          f"{verdict.first_bad_tag}, largest relative difference {verdict.worst:.1e}")
+    return 1
+
+
+def _run_single(args: argparse.Namespace) -> int:
     spec = find_spec(args.model)
     print(f"building {spec.name} (cached after the first run) ...", file=sys.stderr, flush=True)
     model = build_model(spec, seed=args.seed)

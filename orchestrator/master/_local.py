@@ -1,0 +1,88 @@
+"""A cluster on this machine: N real agent processes on 127.0.0.1, found with real zeroconf."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import secrets
+import sys
+from pathlib import Path
+
+import yaml
+
+from worker.cluster import ClusterConfig, load_cluster
+
+from ._discovery import Device, async_find_devices
+
+
+class LocalCluster:
+    """Agent processes on loopback, each with its own log; the first one has the (synthetic) camera."""
+
+    def __init__(self, work_dir: Path, devices: int, seed: int = 0, log_level: str = "WARNING") -> None:
+        self.work_dir, self.count, self.seed, self.log_level = work_dir, devices, seed, log_level
+        run = secrets.token_hex(2)   # several local clusters may run at once (tests): names must differ
+        self.names = [f"pi{i}-{run}" for i in range(devices)]
+        self.processes: list[asyncio.subprocess.Process] = []
+        self.config_path = work_dir / "cluster.yaml"
+        self._secret_written = False
+
+    @property
+    def recorder(self) -> str:
+        """The device with the camera."""
+        return self.names[0]
+
+    def write_config(self, master_port: int) -> ClusterConfig:
+        """A cluster.yaml for this run (zeroconf on 127.0.0.1, any free ports) and, the first time,
+        a fresh secret."""
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        secret = self.work_dir / "cluster.secret"
+        if not self._secret_written:
+            secret.write_bytes(base64.b64encode(os.urandom(32)) + b"\n")
+            secret.chmod(0o600)
+            self._secret_written = True
+        self.config_path.write_text(yaml.safe_dump({
+            "name": "local", "secret_file": secret.name, "master": {"host": "127.0.0.1", "port": master_port},
+            "discovery": "zeroconf", "interfaces": ["127.0.0.1"],
+            "agent": {"port": 0, "cache_dir": str(self.work_dir / "artifacts")}}))
+        return load_cluster(self.config_path)
+
+    async def async_start(self) -> None:
+        """Start the agent processes (they advertise themselves)."""
+        logs = self.work_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        for i, name in enumerate(self.names):
+            log = (logs / f"{name}.log").open("wb")
+            self.processes.append(await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "worker.agent", "--name", name, "--cluster", str(self.config_path),
+                "--host", "127.0.0.1", "--port", "0", "--camera", "synthetic" if i == 0 else "none",
+                "--seed", str(self.seed), "--log-level", self.log_level, stdout=log, stderr=log))
+            log.close()
+
+    async def async_devices(self, config: ClusterConfig, timeout: float = 30.0) -> list[Device]:
+        """The agents of this run, as zeroconf finds them."""
+        return await async_find_devices(config, self.count, timeout, only=set(self.names))
+
+    async def async_stop(self, timeout: float = 10.0) -> list[int]:
+        """Wait for the agents to exit (the master sends Shutdown), then end the stragglers; exit codes."""
+        codes = []
+        for process in self.processes:
+            try:
+                codes.append(await asyncio.wait_for(process.wait(), timeout))
+            except asyncio.TimeoutError:
+                process.kill()
+                codes.append(await process.wait())
+        return codes
+
+    def log_tail(self, lines: int = 5) -> str:
+        """The last lines of every agent's log (for an error message)."""
+        out = []
+        for name in self.names:
+            path = self.work_dir / "logs" / f"{name}.log"
+            if path.exists():
+                tail = path.read_text(errors="replace").splitlines()[-lines:]
+                out += [f"{name}: {line}" for line in tail]
+        return "\n".join(out)
+
+
+__all__ = ["LocalCluster"]

@@ -1,0 +1,74 @@
+"""Do a run's results equal the single-process stream reference, tag by tag?"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from worker.camera import SyntheticCamera, preprocess
+
+from ..toolchain.reference import StreamReference
+from ..toolchain.zoo import build_model
+from ..toolchain.spec import ModelSpec
+from ._results import Inference
+
+RTOL, ATOL = 1e-5, 1e-6
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How a run's results compare with the reference."""
+
+    checked: int          # results compared tag by tag
+    equal: int            # of which equal (within RTOL/ATOL)
+    unchecked: int        # results whose frames the recorder had not reported yet
+    worst: float          # largest |got - want| / (|want| max)
+    first_bad_tag: int = -1
+
+    @property
+    def ok(self) -> bool:
+        """Every checked result equal, and at least one checked."""
+        return self.checked > 0 and self.equal == self.checked
+
+
+def verify(spec: ModelSpec, seed: int, frames: Mapping[int, int], inferences: Sequence[Inference]) -> Verdict:
+    """Replay the camera frames each tag was (``frames``: tag -> camera frame number, as the recorder
+    reported them) through the stream reference and compare every result it can."""
+    known = 0
+    while known in frames:
+        known += 1   # tags 0..known-1 have frame numbers: the reference needs every one before a tag
+    wanted = {i.tag for i in inferences if i.tag < known}
+    if not wanted:
+        return Verdict(0, 0, len(inferences), 0.0)
+    last = max(wanted)
+    camera = SyntheticCamera(seed=seed)
+    reference = StreamReference(build_model(spec))
+    expected: dict[int, np.ndarray] = {}
+    number = -1
+    frame = None
+    for tag in range(last + 1):
+        while number < frames[tag]:   # read the camera up to this tag's frame, as the recorder did
+            frame, number = camera.read(), number + 1
+        for result in reference.push(tag, preprocess(frame, spec.input.shape)):
+            if result.tag in wanted:
+                expected[result.tag] = next(iter(result.outputs.values()))
+    checked = equal = 0
+    worst, first_bad = 0.0, -1
+    for inference in inferences:
+        if inference.tag not in wanted or inference.tag not in expected:
+            continue
+        want = expected[inference.tag]
+        got = next(iter(inference.outputs.values())).reshape(want.shape)
+        checked += 1
+        error = float(np.max(np.abs(got - want)) / max(float(np.max(np.abs(want))), 1e-12))
+        worst = max(worst, error)
+        if np.allclose(got, want, rtol=RTOL, atol=ATOL):
+            equal += 1
+        elif first_bad < 0:
+            first_bad = inference.tag
+    return Verdict(checked, equal, len(inferences) - checked, worst, first_bad)
+
+
+__all__ = ["Verdict", "verify"]

@@ -1,0 +1,98 @@
+"""``python -m worker.agent`` / ``mchair agent``: bad options and config give one line and exit 2; a
+running agent stops on a Shutdown from the master and on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from worker.agent import main
+from worker.messages import Shutdown
+from worker.wire import Connection
+
+from ._harness import SECRET, run_async
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _cluster(tmp_path: Path, secret: bytes = SECRET) -> Path:
+    (tmp_path / "cluster.secret").write_bytes(secret)
+    path = tmp_path / "cluster.yaml"
+    path.write_text("name: test\nsecret_file: cluster.secret\nmaster: {host: 127.0.0.1, port: 9}\n"
+                    f"agent: {{cache_dir: {tmp_path / 'cache'}, heartbeat_s: 0.2}}\n")
+    return path
+
+
+def _one_line(err: str, *names: str) -> None:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith(("python -m worker.agent: error: ", "mchair: error: ")), lines[0]
+    for name in names:
+        assert name in lines[0], (name, lines[0])
+
+
+def test_bad_config_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--name", "pi1", "--cluster", str(tmp_path / "missing.yaml")]) == 2
+    _one_line(capsys.readouterr().err, "missing.yaml")
+    cluster = _cluster(tmp_path, secret=b"short")
+    assert main(["--name", "pi1", "--cluster", str(cluster)]) == 2
+    _one_line(capsys.readouterr().err, "secret_file", "at least 16")
+    cluster = _cluster(tmp_path)
+    assert main(["--name", "bad name", "--cluster", str(cluster)]) == 2
+    _one_line(capsys.readouterr().err, "--name")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["--name", "pi1", "--cluster", str(cluster), "--host", "127.0.0.1", "--port", str(port),
+                     "--no-advertise"]) == 2
+    _one_line(capsys.readouterr().err, f"127.0.0.1:{port}")
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return env
+
+
+def _start(tmp_path: Path, *command: str) -> tuple[subprocess.Popen[str], int]:
+    """Start an agent process; returns it and its port (read from its log)."""
+    proc = subprocess.Popen([sys.executable, *command, "--name", "pi1", "--cluster", str(_cluster(tmp_path)),
+                             "--port", "0", "--host", "127.0.0.1", "--no-advertise", "--camera", "none"],
+                            cwd=tmp_path, env=_env(), stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "listening on 127.0.0.1:" in line:
+            return proc, int(line.rsplit(":", 1)[1])
+    raise AssertionError(f"the agent did not start (exit {proc.wait()})")
+
+
+def test_a_running_agent_stops_on_shutdown_and_on_sigterm(tmp_path: Path) -> None:
+    proc, port = _start(tmp_path, "-m", "worker.agent")
+
+    async def shutdown() -> None:
+        conn = await Connection.async_open("127.0.0.1", port, secret=SECRET)
+        await conn.async_send(Shutdown(reason="test over"))
+        await conn.async_close()
+
+    run_async(shutdown(), timeout=10)
+    assert proc.wait(timeout=10) == 0
+    assert "shutdown asked" in (proc.stderr.read() if proc.stderr else "")
+
+    proc, _ = _start(tmp_path, "-m", "orchestrator.cli", "agent")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0
+
+
+def test_mchair_agent_reports_a_bad_cluster_file(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "orchestrator.cli", "agent", "--name", "pi1", "--cluster",
+                             str(tmp_path / "nope.yaml")], cwd=tmp_path, env=_env(), capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 2
+    _one_line(result.stderr, "nope.yaml")

@@ -1,0 +1,53 @@
+"""The agent: one per device; takes its seats from the master's Assign and runs them (docs/runtime.md).
+
+Public API::
+
+    Agent(name, secret, host=, port=, settings=, cache_dir=, camera=, master=, advertise=, ...)
+        async with Agent(...) as agent: ...      .async_start() / .async_wait() / .async_stop()
+        .port .epoch .table .recorder .rejects .drops .counters() -> AgentCounters
+    ArtifactCache(directory)   .has/.path/.expect/.add_chunk/.runner   (artifacts by sha256)
+    Peers(secret)              .send(peer, message)                    (outgoing connections by device)
+    Recorder(camera, shape, fps, on_frame)                             (the camera loop, back-pressure)
+    Advertiser(device, host, port, properties)                         (zeroconf)
+    seat_label(seat) / parse_seat_label(label)                         ("device:stage.replica.shard")
+    main(argv) / add_arguments(parser) / run(args)                     (python -m worker.agent)
+"""
+
+from ._advertise import SERVICE, Advertiser, device_properties, reachable_address
+from ._agent import Agent
+from ._artifacts import MAX_ARTIFACT_BYTES, ArtifactCache, ArtifactError
+from ._counters import DROP_REASONS, AgentCounters, Drops
+from ._dataplane import first_complete_tag
+from ._main import add_arguments, build_agent, main, run
+from ._peers import Peers
+from ._recorder import MAX_HALVINGS, FrameSource, Recorder, synthetic_camera
+from ._seats import artifacts_of, is_sha256, parse_seat_label, seat_label, table_problem
+
+__all__ = [
+    "DROP_REASONS",
+    "MAX_ARTIFACT_BYTES",
+    "MAX_HALVINGS",
+    "SERVICE",
+    "Advertiser",
+    "Agent",
+    "AgentCounters",
+    "ArtifactCache",
+    "ArtifactError",
+    "Drops",
+    "FrameSource",
+    "Peers",
+    "Recorder",
+    "add_arguments",
+    "artifacts_of",
+    "build_agent",
+    "device_properties",
+    "first_complete_tag",
+    "is_sha256",
+    "main",
+    "parse_seat_label",
+    "reachable_address",
+    "run",
+    "seat_label",
+    "synthetic_camera",
+    "table_problem",
+]

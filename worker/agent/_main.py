@@ -1,0 +1,95 @@
+"""``python -m worker.agent`` (and ``mchair agent``): run one agent until SIGINT, SIGTERM or a Shutdown."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from worker.cluster import load_cluster
+from worker.errors import UserError
+from worker.table import Peer
+
+from ._agent import Agent
+from ._recorder import synthetic_camera
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The agent's options (shared by ``python -m worker.agent`` and ``mchair agent``)."""
+    parser.add_argument("--name", required=True, help="this device's name (unique in the cluster)")
+    parser.add_argument("--cluster", default="cluster.yaml", help="the cluster configuration (default cluster.yaml)")
+    parser.add_argument("--port", type=int, help="TCP port to listen on (default: agent.port of the cluster; 0: any)")
+    parser.add_argument("--host", help="address to listen on (default: the cluster's first interface, else all)")
+    parser.add_argument("--camera", choices=("synthetic", "none"), default="synthetic",
+                        help="frame source when this device records (default synthetic)")
+    parser.add_argument("--no-advertise", action="store_true", help="do not advertise with zeroconf")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic camera (default 0)")
+    parser.add_argument("--log-level", choices=LOG_LEVELS, default="INFO", type=str.upper,
+                        help="logging level (default INFO)")
+
+
+def build_agent(args: argparse.Namespace) -> Agent:
+    """The agent the options describe; UserError (ConfigError) for a bad name, cluster file or secret."""
+    name = args.name.strip()
+    if not name or any(c.isspace() for c in name) or ":" in name:
+        raise UserError(f"--name {args.name!r}: expected a device name without spaces or ':'")
+    if args.port is not None and not 0 <= args.port <= 65535:
+        raise UserError(f"--port {args.port}: expected 0..65535")
+    cluster = load_cluster(args.cluster)
+    secret = cluster.secret()
+    host = args.host or (cluster.interfaces[0] if cluster.interfaces else "0.0.0.0")
+    return Agent(name, secret, host=host, port=cluster.agent.port if args.port is None else args.port,
+                 settings=cluster.agent, camera=synthetic_camera(args.seed) if args.camera == "synthetic" else None,
+                 master=Peer("master", cluster.master.host, cluster.master.port),
+                 advertise=cluster.discovery == "zeroconf" and not args.no_advertise,
+                 interfaces=cluster.interfaces)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the agent the options describe until it is stopped; UserError for bad options or config."""
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    agent = build_agent(args)
+    asyncio.run(_async_serve(agent))
+    return 0
+
+
+async def _async_serve(agent: Agent) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    # Handlers first: a signal that comes while the agent starts must stop it too, not kill it.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
+            pass
+    await agent.async_start()
+    waiting = [asyncio.ensure_future(agent.async_wait()), asyncio.ensure_future(stop.wait())]
+    try:
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in waiting:
+            task.cancel()
+        await agent.async_stop()
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "python -m worker.agent") -> int:
+    """Parse ``argv``, run the agent; a bad option, cluster file or secret: one line and exit status 2."""
+    parser = argparse.ArgumentParser(prog=prog, description="musical-chair agent: runs this device's seats.")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except UserError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+__all__ = ["LOG_LEVELS", "add_arguments", "build_agent", "main", "run"]
