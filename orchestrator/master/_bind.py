@@ -10,13 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from worker.errors import UserError
+from worker.runtime import CAMERA_FRAME
 from worker.table import InputSpec, Peer, Route, Seat, StageSpec, TaskSpec, TaskTable
 
 from ..planner import Plan
 from ..toolchain.manifest import Manifest, Task
 from ..toolchain.spec import ModelSpec
-
-CAMERA = "camera"
 
 
 def bind(plan: Plan, manifest: Manifest, spec: ModelSpec | None, devices: Sequence[Peer], recorder: str,
@@ -33,7 +32,7 @@ def bind(plan: Plan, manifest: Manifest, spec: ModelSpec | None, devices: Sequen
     windows = {(b.name, e.source): e.window for b in spec.blocks for e in b.inputs} if spec else {}
     output_blocks = set(spec.outputs) if spec else {b.name for b in manifest.blocks}
     # What each block passes on (its first output), and what each block reads as its inputs.
-    passes = {input_name: f"{CAMERA}/{input_name}"}
+    passes = {input_name: CAMERA_FRAME}
     reads: dict[str, set[str]] = {}
     results = set()
     for b in manifest.blocks:
@@ -48,11 +47,11 @@ def bind(plan: Plan, manifest: Manifest, spec: ModelSpec | None, devices: Sequen
             if t.block in output_blocks:
                 results.update(f"{t.block}/{ref.name}" for ref in t.outputs)
 
-    producer = {f"{CAMERA}/{input_name}": 0}
+    producer = {CAMERA_FRAME: 0}
     stages: list[StageSpec] = []
     for index, detail in enumerate(plan.details):
         specs, feeds = [], []
-        made = {f"{CAMERA}/{input_name}"} if index == 0 else set()
+        made = {CAMERA_FRAME} if index == 0 else set()
         for task in _tasks_of(detail.tasks, detail.units, manifest):
             ins = tuple(f"{task.block}/{ref.name}" for ref in task.inputs)
             outs = tuple(f"{task.block}/{ref.name}" for ref in task.outputs)

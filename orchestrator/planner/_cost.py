@@ -99,9 +99,9 @@ class CostModel:
         if k > 1 and any(values[vi].producer < i - 1 for vi in self.live[i] if values[vi].producer >= j):
             return SegmentCost(False, 0, 0, 0, 0, inputs, False,
                                "a split stage may only pass on its last unit's output")
-        if k > 1 and any(u.weight_bytes > GLUE_BYTES for u in units[j:i - 1]):
-            # Every shard runs the units before the split one; only weightless glue (pooling,
-            # reshapes, the pyramid's slices) is worth repeating, and it keeps shards small.
+        if k > 1 and any(u.max_shards > 1 or u.weight_bytes > GLUE_BYTES for u in units[j:i - 1]):
+            # Every shard runs the units before the split one; only glue (pooling, reshapes, the
+            # pyramid's slices: no conv/fc, no weights) is worth repeating, and it keeps shards small.
             return SegmentCost(False, 0, 0, 0, 0, inputs, False, "a split stage repeats only weightless units")
         if j == 0 and self.recorder_units < i < self.m:
             # The recorder records (and runs the built-in steps on its frames); layers go to the

@@ -172,3 +172,22 @@ def test_running_the_table_equals_the_stream_reference(plans: list[Plan], tmp_pa
         for tag, outputs in reference.items():
             (want,) = outputs.values()
             np.testing.assert_allclose(got[tag]["fusion/softmax"], want, rtol=1e-5, atol=1e-6, err_msg=plan.layout())
+
+
+def test_a_model_whose_input_is_not_called_frame(fc_bound_profile: Profile, tmp_path: Path) -> None:
+    """alexnet's input is `image`: the camera's tensor is still the recorder's camera/frame."""
+    model, spec = "alexnet-tiny", find_spec("alexnet-tiny")
+    _, blocks = open_model(model)
+    camera = SyntheticCamera(seed=2)
+    frames = [preprocess(camera.read(), spec.input.shape) for _ in range(4)]
+    reference = {r.tag: next(iter(r.outputs.values())) for r in StreamReference(build_model(spec)).run(frames)}
+    for plan in plan_model(model, fc_bound_profile, 4).plans:
+        out = tmp_path / f"n{plan.n}"
+        cuts, shards = plan.partition_args()
+        manifest = partition(blocks, model, out, resolve_cuts(blocks, cuts), resolve_shards(blocks, shards),
+                             progress=False)
+        table = bind(plan, manifest, spec, peers(plan.metrics.devices), "pi0", MASTER, epoch=1)
+        got = run_table(table, out, frames)
+        assert sorted(got) == sorted(reference)
+        for tag, want in reference.items():
+            np.testing.assert_allclose(next(iter(got[tag].values())), want, rtol=1e-5, atol=1e-6)
