@@ -19,8 +19,9 @@ from ..toolchain.spec import ModelSpec
 
 
 def bind(plan: Plan, manifest: Manifest, spec: ModelSpec | None, devices: Sequence[Peer], recorder: str,
-         master: Peer, epoch: int, buffer: int = 64, almost_full: int = 48) -> TaskTable:
-    """The task table of ``plan`` on ``devices``; ``recorder`` (one of them) records the stream."""
+         master: Peer, epoch: int, buffer: int = 64, almost_full: int = 48, fps: float | None = None) -> TaskTable:
+    """The task table of ``plan`` on ``devices``; ``recorder`` (one of them) records the stream (at
+    ``fps``, else the spec's frame rate)."""
     if plan.metrics.devices > len(devices):
         raise UserError(f"the plan for {plan.n} devices needs {plan.metrics.devices}, {len(devices)} given")
     names = [d.device for d in devices]
@@ -79,7 +80,8 @@ def bind(plan: Plan, manifest: Manifest, spec: ModelSpec | None, devices: Sequen
                                 tuple(feeds), (), tuple(sorted(made & results))))
     stages = _with_routes(stages)
     frame_shape = tuple(spec.input.shape) if spec else tuple(manifest.blocks[0].inputs[0].shape)
-    return TaskTable(epoch, manifest.model, recorder, spec.input.fps if spec else 30.0, frame_shape, master,
+    fps = fps or (spec.input.fps if spec else 30.0)
+    return TaskTable(epoch, manifest.model, recorder, fps, frame_shape, master,
                      tuple(devices), tuple(stages), _seats(stages, names, recorder), buffer, almost_full)
 
 

@@ -34,9 +34,10 @@ class Master:
     """Plans, binds and assigns one stream at a time, and gathers its results."""
 
     def __init__(self, cluster: ClusterConfig, model: str, profile: Profile, work_dir: Path,
-                 algorithm: str = "optimal", on_result: Callable[[Inference], None] | None = None) -> None:
+                 algorithm: str = "optimal", on_result: Callable[[Inference], None] | None = None,
+                 fps: float | None = None) -> None:
         self.cluster, self.model, self.profile, self.work_dir = cluster, model, profile, work_dir
-        self.algorithm = algorithm
+        self.algorithm, self.fps = algorithm, fps   # fps: the camera's rate, if not the model's
         self.secret = cluster.secret()
         self.peer = Peer("master", cluster.master.host, cluster.master.port)
         self.epoch = 0
@@ -73,7 +74,8 @@ class Master:
         others = [d.peer for d in devices if d.peer.device != recorder]
         seated = [next(d.peer for d in devices if d.peer.device == recorder), *others][: plan.metrics.devices]
         table = bind(plan, manifest, None if self.model.endswith(".tflite") else find_spec(self.model), seated,
-                     recorder, self.peer, self.epoch, self.cluster.agent.buffer, self.cluster.agent.almost_full)
+                     recorder, self.peer, self.epoch, self.cluster.agent.buffer, self.cluster.agent.almost_full,
+                     self.fps)
         self._artifacts = {p.stem: p for p in directory.glob("*.tflite")}
         self.table = table
         sink = next(s for s in table.stages if s.results)
@@ -107,7 +109,7 @@ class Master:
 
     def _plan_set(self, n: int) -> PlanSet:
         if self._plans is None or self._plans.n_max < n:
-            self._plans = plan_model(self.model, self.profile, max(n, 1), self.algorithm)
+            self._plans = plan_model(self.model, self.profile, max(n, 1), self.algorithm, fps=self.fps)
         return self._plans
 
     def _partition(self, args: tuple[list[str], dict[str, int]]) -> tuple[Manifest, Path]:

@@ -36,11 +36,11 @@ def plan_problem(problem: Problem, n_max: int, algorithm: str = "optimal",
 
 def plan_model(model: str, profile: Profile, n_max: int, algorithm: str = "optimal",
                latency_bound: float | None = None, memory_mb: float | None = None,
-               max_shards: int = DEFAULT_MAX_SHARDS) -> PlanSet:
+               max_shards: int = DEFAULT_MAX_SHARDS, fps: float | None = None) -> PlanSet:
     """Plans for n = 1..n_max of a built-in model, spec or .tflite on the profiled device type."""
     name, blocks = open_model(model)
     spec = None if model.endswith(".tflite") else find_spec(model)
-    problem = build_problem(name, blocks, spec, profile, memory_mb, max_shards)
+    problem = build_problem(name, blocks, spec, profile, memory_mb, max_shards, fps)
     return plan_problem(problem, n_max, algorithm, latency_bound)
 
 

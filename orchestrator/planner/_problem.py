@@ -96,11 +96,12 @@ class _Draft:
 
 
 def build_problem(model: str, blocks: Sequence[SourceBlock], spec: ModelSpec | None, profile: Profile,
-                  memory_mb: float | None = None, max_shards: int = DEFAULT_MAX_SHARDS) -> Problem:
+                  memory_mb: float | None = None, max_shards: int = DEFAULT_MAX_SHARDS,
+                  fps: float | None = None) -> Problem:
     """The planning problem of a model (its blocks as the toolchain reads them) on a profiled device.
 
     ``spec`` gives the windows and strides between blocks; without one (a .tflite), the file is a
-    single block fed by the camera.
+    single block fed by the camera. ``fps``: the camera's frame rate, if not the spec's.
     """
     input_name = spec.input.name if spec else "frame"
     frame_bytes = 4 * int(np.prod(spec.input.shape)) if spec else sum(ref.nbytes for ref in blocks[0].inputs)
@@ -136,7 +137,8 @@ def build_problem(model: str, blocks: Sequence[SourceBlock], spec: ModelSpec | N
         for draft in results:
             draft.is_output = draft.is_output or block.name in outputs
     memory = memory_mb * 1e6 if memory_mb else 0.0
-    return Problem(model, profile, tuple(units), tuple(d.freeze() for d in drafts), spec.input.fps if spec else 30.0,
+    fps = fps or (spec.input.fps if spec else 30.0)
+    return Problem(model, profile, tuple(units), tuple(d.freeze() for d in drafts), fps,
                    memory, tuple(b.name for b in blocks))
 
 
