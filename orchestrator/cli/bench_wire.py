@@ -98,10 +98,10 @@ def _wire(args: argparse.Namespace) -> int:
         t_copy, t_enc, t_bytes, t_dec = _wire_times(size, args.seconds / 4)
 
         def gbs(seconds: float, size: int = size) -> float:
-            return round(size / seconds / 1e9, 2)
+            return size / seconds / 1e9
         ratios[size] = (t_copy / (t_enc + t_dec), t_copy / (t_bytes + t_dec))
         rows.append((human_bytes(size), gbs(t_copy), gbs(t_enc), gbs(t_dec), gbs(t_enc + t_dec),
-                     round(ratios[size][0], 2), gbs(t_bytes + t_dec), round(ratios[size][1], 2)))
+                     ratios[size][0], gbs(t_bytes + t_dec), ratios[size][1]))
     print("TensorBatch with one float32 tensor; GB/s of tensor bytes (best batch mean)\n")
     print(format_table(("size", "memcpy", "encode", "decode", "enc+dec", "ratio", "bytes enc+dec", "ratio"), rows))
     print("\nencode = encode_parts (header, body, hmac: what Connection writes, one copy of the tensor);"

@@ -48,6 +48,9 @@ class _Store:
             got = self.partial.setdefault(tag, {})
             got[piece] = value
             if len(got) < self.pieces:
+                if len(self.partial) > self.keep:   # a piece that never came: forget the oldest tags
+                    for old in sorted(self.partial)[: len(self.partial) - self.keep]:
+                        del self.partial[old]
                 return False
             value = np.concatenate([got[k] for k in range(self.pieces)], axis=-1)
             del self.partial[tag]
