@@ -16,6 +16,7 @@ Every key, with its default::
       buffer: 64                   # tags a stage may hold
       almost_full: 48              # at this many, the recorder is asked to lower its rate
       heartbeat_s: 1.0             # heartbeat period
+    motion: {}                     # the motion detector of camera agents: keys in worker/motion/_settings.py
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 
 from ._yaml import Validator, read_yaml
 from .errors import ConfigError
+from .motion import MotionSettings, parse_motion_settings
 
 DISCOVERY = ("zeroconf", "static")
 MIN_SECRET = 16
@@ -79,6 +81,7 @@ class ClusterConfig:
     devices: tuple[DeviceEntry, ...] = ()
     agent: AgentSettings = field(default_factory=AgentSettings)
     file: str = ""
+    motion: MotionSettings = field(default_factory=MotionSettings)
 
     def secret(self) -> bytes:
         """The HMAC key, read from ``secret_file``."""
@@ -101,7 +104,8 @@ def load_cluster(path: str | Path) -> ClusterConfig:
 def parse_cluster(raw: Any, file: str = "cluster.yaml") -> ClusterConfig:
     """Validate a cluster config already loaded from YAML."""
     v = Validator(file)
-    top = v.mapping(raw, "", {"name", "secret_file", "master", "discovery", "interfaces", "devices", "agent"})
+    top = v.mapping(raw, "", {"name", "secret_file", "master", "discovery", "interfaces", "devices", "agent",
+                              "motion"})
     base = Path(file).parent
     master = v.mapping(top.get("master", {}), "master", {"host", "port"})
     discovery = top.get("discovery", "zeroconf")
@@ -141,7 +145,7 @@ def parse_cluster(raw: Any, file: str = "cluster.yaml") -> ClusterConfig:
         base / v.string(top.get("secret_file", "cluster.secret"), "secret_file"),
         Endpoint(v.string(master.get("host", "127.0.0.1"), "master.host"),
                  v.integer(master.get("port", 7400), "master.port", minimum=0)),
-        discovery, tuple(interfaces), tuple(devices), agent, file)
+        discovery, tuple(interfaces), tuple(devices), agent, file, parse_motion_settings(top.get("motion"), file))
 
 
 __all__ = ["AgentSettings", "ClusterConfig", "DeviceEntry", "Endpoint", "load_cluster", "parse_cluster"]

@@ -52,3 +52,10 @@ def test_a_short_or_missing_secret_is_refused(tmp_path: Path) -> None:
         parse_cluster({"secret_file": "key"}, str(tmp_path / "c.yaml")).secret()
     with pytest.raises(ConfigError, match="secret_file: cannot read"):
         parse_cluster({"secret_file": "absent"}, str(tmp_path / "c.yaml")).secret()
+
+
+def test_motion_settings_are_part_of_the_cluster() -> None:
+    config = parse_cluster({"motion": {"start_frames": 5}}, "c.yaml")
+    assert config.motion.start_frames == 5 and config.motion.quiet_frames == 15
+    with pytest.raises(ConfigError, match=r"^c.yaml: motion.threshold: "):
+        parse_cluster({"motion": {"threshold": -3}}, "c.yaml")
