@@ -74,6 +74,8 @@ async def _run_cluster(args: argparse.Namespace) -> int:
         await master.async_stop("demo over")
         codes = await local.async_stop()
     assert master.results is not None
+    print(f"replaying {len(master.frames)} recorded frames through the single-process reference to check "
+          f"{len(master.results.inferences)} results ...", file=sys.stderr, flush=True)
     verdict = verify(spec, args.seed, master.frames, master.results.inferences)
     print(format_report(report))
     print(f"\nagents exited with {codes}")

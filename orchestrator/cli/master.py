@@ -9,12 +9,12 @@ import math
 import sys
 from pathlib import Path
 
-from worker.cluster import load_cluster
+from worker.cluster import ClusterConfig, load_cluster
 from worker.errors import UserError
 
 from ..master import Master, Report, async_find_devices, async_run
 from ..planner import ALGORITHMS
-from ..profile import find_profile
+from ..profile import Profile, find_profile
 from ._table import format_table
 
 
@@ -51,7 +51,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve(args: argparse.Namespace, cluster, profile) -> Report:  # noqa: ANN001 - parsed config objects
+async def _serve(args: argparse.Namespace, cluster: ClusterConfig, profile: Profile) -> Report:
     master = Master(cluster, args.model, profile, args.work_dir, args.algorithm)
     await master.async_start()
     try:
