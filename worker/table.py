@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+CAMERA_FRAME = "camera/frame"   # what the recorder's camera gives its stage, whatever the model calls it
+
 
 @dataclass(frozen=True)
 class Peer:
@@ -122,6 +124,28 @@ class TaskTable:
         """The replica of ``stage`` that runs ``tag``."""
         return tag % self.stages[stage].replicas
 
+    def first_tags(self, stage: int) -> dict[str, int]:
+        """For each task of ``stage``, the first tag it can run: a window of W needs W-1 tags before."""
+        earliest = {CAMERA_FRAME: 0}
+        firsts: dict[str, int] = {}
+        for spec in self.stages[: stage + 1]:
+            feeds = {i.name: i for i in spec.inputs}
+            for task in spec.tasks:
+                start = 0
+                for name in task.inputs:
+                    feed = feeds.get(name)
+                    source = feed.sent_as if feed else name
+                    start = max(start, earliest.get(source, 0) + (feed.window - 1 if feed else 0))
+                for name in task.outputs:
+                    earliest[name] = start
+                if spec.index == stage:
+                    firsts[task.name] = start
+        return firsts
+
+    def first_complete_tag(self, stage: int) -> int:
+        """The first tag for which every task of ``stage`` can run."""
+        return max(self.first_tags(stage).values(), default=0)
+
     def destinations(self, route: Route, tag: int) -> tuple[Seat, ...]:
         """The seats a value of ``tag`` goes to along ``route``: the owners of the windows that
         include it, every shard of each."""
@@ -130,4 +154,4 @@ class TaskTable:
         return tuple(self.seat(route.stage, r, k) for r in replicas for k in range(stage.shards))
 
 
-__all__ = ["InputSpec", "Peer", "Route", "Seat", "StageSpec", "TaskSpec", "TaskTable"]
+__all__ = ["CAMERA_FRAME", "InputSpec", "Peer", "Route", "Seat", "StageSpec", "TaskSpec", "TaskTable"]

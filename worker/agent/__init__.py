@@ -17,7 +17,6 @@ from ._advertise import SERVICE, Advertiser, device_properties, reachable_addres
 from ._agent import Agent
 from ._artifacts import MAX_ARTIFACT_BYTES, ArtifactCache, ArtifactError
 from ._counters import DROP_REASONS, AgentCounters, Drops
-from ._dataplane import first_complete_tag
 from ._main import add_arguments, build_agent, main, run
 from ._peers import Peers
 from ._recorder import MAX_HALVINGS, FrameSource, Recorder, synthetic_camera
@@ -41,7 +40,6 @@ __all__ = [
     "artifacts_of",
     "build_agent",
     "device_properties",
-    "first_complete_tag",
     "is_sha256",
     "main",
     "parse_seat_label",

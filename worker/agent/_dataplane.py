@@ -97,9 +97,6 @@ class DataPlane:
         self._waiting: dict[Seat, int] = {s: 0 for s in self._engines}
         self._pressure: dict[Seat, int | None] = {s: None for s in self._engines}  # fill at the last AlmostFull
         self._metas: dict[Seat, dict[int, _Meta]] = {s: {} for s in self._engines}
-        self._first = {s: first_complete_tag(table, s.stage) for s in self._engines}
-        self._early: dict[Seat, set[int]] = {s: set() for s in self._engines}   # owned tags < first pushed
-        self._latest: dict[Seat, int] = {s: -1 for s in self._engines}
         self._stats: dict[int, _Stats] = {}
         self._errors: set[tuple[int, str]] = set()
         self.computed = self.compute_errors = self.overflow_drops = 0
@@ -228,7 +225,7 @@ class DataPlane:
     def _finish(self, work: _Work, done: _Done, queue_ms: float) -> None:
         seat = work.seat
         self.computed += 1
-        self._waiting[seat] = max(0, done.waiting - self._stuck(seat, work.tag))
+        self._waiting[seat] = done.waiting
         if done.error is not None:
             self.compute_errors += 1
             key = (seat.stage, type(done.error).__name__)
@@ -249,14 +246,6 @@ class DataPlane:
             self._route(seat, done.outputs, 1000 * done.seconds)
             stats.tags.update(o.tag for o in done.outputs)
         self._check_pressure(seat)
-
-    def _stuck(self, seat: Seat, tag: int) -> int:
-        """Owned tags the engine holds as waiting that can never complete (their windows start below 0)."""
-        if tag < self._first[seat] and self.table.owner(seat.stage, tag) == seat.replica:
-            self._early[seat].add(tag)
-        self._latest[seat] = latest = max(self._latest[seat], tag)
-        # The engine forgets pending tags a buffer behind the latest one it ran.
-        return sum(1 for t in self._early[seat] if t >= latest - self.table.buffer)
 
     def _route(self, seat: Seat, outputs: list[Output], compute_ms: float) -> None:
         stage = self.table.stages[seat.stage]
@@ -320,23 +309,4 @@ def build_engines(table: TaskTable, seats: tuple[Seat, ...], load: Callable[[str
     return {seat: SeatEngine(table, seat, load) for seat in seats}
 
 
-def first_complete_tag(table: TaskTable, stage: int) -> int:
-    """The first tag for which every task of ``stage`` can run: windows need W-1 tags before theirs."""
-    earliest = {CAMERA_FRAME: 0}
-    first = 0
-    for spec in table.stages[: stage + 1]:
-        feeds = {i.name: i for i in spec.inputs}
-        for task in spec.tasks:
-            start = 0
-            for name in task.inputs:
-                feed = feeds.get(name)
-                source = feed.sent_as if feed else name
-                start = max(start, earliest.get(source, 0) + (feed.window - 1 if feed else 0))
-            for name in task.outputs:
-                earliest[name] = start
-            if spec.index == stage:
-                first = max(first, start)
-    return first
-
-
-__all__ = ["DataPlane", "build_engines", "first_complete_tag"]
+__all__ = ["DataPlane", "build_engines"]

@@ -16,9 +16,7 @@ import numpy as np
 
 from worker.executor import Runner
 from worker.stream import Window, builtin_step
-from worker.table import InputSpec, Route, Seat, StageSpec, TaskSpec, TaskTable
-
-CAMERA_FRAME = "camera/frame"
+from worker.table import CAMERA_FRAME, InputSpec, Route, Seat, StageSpec, TaskSpec, TaskTable
 
 
 @dataclass(frozen=True)
@@ -85,6 +83,9 @@ class SeatEngine:
         self._stores.setdefault(CAMERA_FRAME, _Store(1, keep))
         self._done: dict[str, set[int]] = {t.name: set() for t in self.stage.tasks}
         self._pending: set[int] = set()   # owned tags with a task still to run
+        # A task never runs for the first tags of a stream, whose windows would start before tag 0:
+        # a tag is done when the tasks that can run for it have.
+        self._first = table.first_tags(seat.stage)
         self._routes: dict[str, list[Route]] = {}
         for r in self.stage.routes:
             self._routes.setdefault(r.name, []).append(r)
@@ -119,7 +120,7 @@ class SeatEngine:
     def _run_tag(self, tag: int) -> list[Output]:
         out: list[Output] = []
         for task in self.stage.tasks:
-            if tag in self._done[task.name]:
+            if tag in self._done[task.name] or tag < self._first[task.name]:
                 continue
             values = [self._input(name, tag) for name in task.inputs]
             if any(v is None for v in values):
@@ -130,7 +131,7 @@ class SeatEngine:
             for name, value in zip(task.outputs, results):
                 self._stores[name].put(tag, 0, value)
                 out += self._emit(name, tag, value)
-        if all(tag in done for done in self._done.values()):
+        if all(tag in self._done[t.name] for t in self.stage.tasks if tag >= self._first[t.name]):
             self._pending.discard(tag)
         self._forget(tag)
         return out

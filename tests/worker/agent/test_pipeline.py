@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from worker.agent import artifacts_of, first_complete_tag
+from worker.agent import artifacts_of
 
 from ._harness import Partitioned, async_play, camera_frames, check_results, run_async
 
@@ -39,7 +39,7 @@ def test_results_equal_the_stream_reference(partitioned: Callable[[int], Partiti
     check_results(played)
     # The windows eat the first tags only (flow 2, temporal 4, pyramid 7: from tag 1 + 3 + 6).
     last = len(played.table.stages) - 1
-    assert sorted(played.want) == list(range(first_complete_tag(played.table, last), FRAMES)) == list(range(10, FRAMES))
+    assert sorted(played.want) == list(range(played.table.first_complete_tag(last), FRAMES)) == list(range(10, FRAMES))
 
     # Nothing was refused, dropped or lost; every artifact came from the master once per device.
     for name, c in played.counters.items():
