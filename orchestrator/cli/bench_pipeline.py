@@ -12,7 +12,7 @@ from pathlib import Path
 from worker.camera import SyntheticCamera, preprocess
 from worker.errors import UserError
 
-from ..master import LocalCluster, Master, Report, async_run
+from ..master import LocalCluster, Report, async_run
 from ..planner import build_problem, plan_problem
 from ..profile import Profile, find_profile
 from ..toolchain.reference import StreamReference
@@ -89,15 +89,8 @@ def _single_process_ips(spec: ModelSpec, seconds: float) -> float:
 
 async def _cluster(args: argparse.Namespace, profile: Profile, fps: float) -> Report:
     local = LocalCluster(args.work_dir, args.devices)
-    config = local.write_config(0)
-    master = Master(config, args.model, profile, args.work_dir, fps=fps)
-    config = local.write_config((await master.async_start()).port)
-    await local.async_start()
+    master, devices = await local.async_start_with_master(args.model, profile, fps=fps)
     try:
-        devices = await local.async_devices(config)
-        if len(devices) < args.devices:
-            raise UserError(f"{len(devices)} of {args.devices} agents came up:\n{local.log_tail()}")
         return await async_run(master, devices, local.recorder, args.seconds)
     finally:
-        await master.async_stop("benchmark over")
-        await local.async_stop()
+        await local.async_stop_with(master, "benchmark over")

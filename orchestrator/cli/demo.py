@@ -13,7 +13,7 @@ from worker.camera import SyntheticCamera, preprocess
 from worker.errors import UserError
 from worker.executor import BACKENDS
 
-from ..master import LocalCluster, Master, async_run, verify
+from ..master import LocalCluster, async_run, verify
 from ..profile import find_profile
 from ..toolchain.reference import StreamReference
 from ..toolchain.zoo import build_model, find_spec
@@ -53,26 +53,17 @@ async def _run_cluster(args: argparse.Namespace) -> int:
     print(f"building {spec.name} (cached after the first run) ...", file=sys.stderr, flush=True)
     build_model(spec)
     local = LocalCluster(args.work_dir, args.devices, args.seed)
-    config = local.write_config(0)
-    master = Master(config, args.model, profile, args.work_dir)
-    peer = await master.async_start()
-    config = local.write_config(peer.port)
     print(f"starting {args.devices} agents on 127.0.0.1 (logs in {args.work_dir / 'logs'}) ...", file=sys.stderr,
           flush=True)
-    await local.async_start()
+    master, devices = await local.async_start_with_master(args.model, profile)
     try:
-        devices = await local.async_devices(config)
-        if len(devices) < args.devices:
-            raise UserError(f"{len(devices)} of {args.devices} agents advertised themselves within 30 s; "
-                            f"their logs end with:\n{local.log_tail()}")
         print(f"found {', '.join(d.peer.device for d in devices)} with zeroconf; planning with profile "
               f"{profile.name} and assigning (artifacts go over TCP) ...", file=sys.stderr, flush=True)
         report = await async_run(master, devices, local.recorder, args.seconds,
                                  lambda line: print(f"  {line}", file=sys.stderr, flush=True))
         await asyncio.sleep(1.5)   # one more heartbeat: the recorder's last frame numbers
     finally:
-        await master.async_stop("demo over")
-        codes = await local.async_stop()
+        codes = await local.async_stop_with(master, "demo over")
     assert master.results is not None
     print(f"replaying {len(master.frames)} recorded frames through the single-process reference to check "
           f"{len(master.results.inferences)} results ...", file=sys.stderr, flush=True)

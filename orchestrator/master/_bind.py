@@ -8,6 +8,7 @@ seats in order, the recording device always the recorder's.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from worker.errors import UserError
 from worker.runtime import CAMERA_FRAME
@@ -15,6 +16,8 @@ from worker.table import InputSpec, Peer, Route, Seat, StageSpec, TaskSpec, Task
 
 from ..planner import Plan
 from ..toolchain.manifest import Manifest, Task
+from ..toolchain.partition import partition, resolve_cuts, resolve_shards
+from ..toolchain.source import SourceBlock
 from ..toolchain.spec import ModelSpec
 
 
@@ -36,24 +39,22 @@ def bind(plan: Plan, manifest: Manifest, spec: ModelSpec | None, devices: Sequen
     passes = {input_name: CAMERA_FRAME}
     reads: dict[str, set[str]] = {}
     results = set()
-    for b in manifest.blocks:
-        passes[b.name] = f"{b.name}/{b.outputs[0].name}"
-        reads[b.name] = {ref.name for ref in b.inputs}
-        if b.name in output_blocks:
-            results.update(f"{b.name}/{ref.name}" for ref in b.outputs)
-    for t in manifest.tasks:
-        if t.builtin:
-            passes[t.block] = f"{t.block}/{t.outputs[0].name}"
-            reads[t.block] = {ref.name for ref in t.inputs}
-            if t.block in output_blocks:
-                results.update(f"{t.block}/{ref.name}" for ref in t.outputs)
+    # Graph blocks are in the manifest's sources, built-in steps only among its tasks.
+    block_io = [(b.name, b.inputs, b.outputs) for b in manifest.blocks]
+    block_io += [(t.block, t.inputs, t.outputs) for t in manifest.tasks if t.builtin]
+    for block, inputs, outputs in block_io:
+        passes[block] = f"{block}/{outputs[0].name}"
+        reads[block] = {ref.name for ref in inputs}
+        if block in output_blocks:
+            results.update(f"{block}/{ref.name}" for ref in outputs)
 
     producer = {CAMERA_FRAME: 0}
     stages: list[StageSpec] = []
     for index, detail in enumerate(plan.details):
         specs, feeds = [], []
         made = {CAMERA_FRAME} if index == 0 else set()
-        for task in _tasks_of(detail.tasks, detail.units, manifest):
+        tasks = _tasks_of(detail.tasks, detail.units, manifest)
+        for task in tasks:
             ins = tuple(f"{task.block}/{ref.name}" for ref in task.inputs)
             outs = tuple(f"{task.block}/{ref.name}" for ref in task.outputs)
             for qualified, ref in zip(ins, task.inputs):
@@ -74,7 +75,7 @@ def bind(plan: Plan, manifest: Manifest, spec: ModelSpec | None, devices: Sequen
                                   task.builtin, ins, outs))
         for name in made:
             producer.setdefault(name, index)
-        split_task = next((t for t in _tasks_of(detail.tasks, detail.units, manifest) if t.shards), None)
+        split_task = next((t for t in tasks if t.shards), None)
         stages.append(StageSpec(index, detail.name, detail.replicas, detail.shards, detail.recorder, tuple(specs),
                                 tuple(s.artifact.sha256 for s in split_task.shards) if split_task else (),
                                 tuple(feeds), (), tuple(sorted(made & results))))
@@ -83,6 +84,12 @@ def bind(plan: Plan, manifest: Manifest, spec: ModelSpec | None, devices: Sequen
     fps = fps or (spec.input.fps if spec else 30.0)
     return TaskTable(epoch, manifest.model, recorder, fps, frame_shape, master,
                      tuple(devices), tuple(stages), _seats(stages, names, recorder), buffer, almost_full)
+
+
+def partition_plan(plan: Plan, blocks: Sequence[SourceBlock], model: str, out: Path) -> Manifest:
+    """The artifacts of ``plan``: ``blocks`` partitioned into ``out`` with the plan's cuts and shards."""
+    cuts, shards = plan.partition_args()
+    return partition(blocks, model, out, resolve_cuts(blocks, cuts), resolve_shards(blocks, shards), progress=False)
 
 
 def _tasks_of(parts: Sequence[tuple[str, str, str]], units: Sequence[str], manifest: Manifest) -> list[Task]:
@@ -117,4 +124,4 @@ def _seats(stages: Sequence[StageSpec], devices: Sequence[str], recorder: str) -
     return tuple(seats)
 
 
-__all__ = ["bind"]
+__all__ = ["bind", "partition_plan"]

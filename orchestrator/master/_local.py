@@ -9,11 +9,16 @@ import secrets
 import sys
 from pathlib import Path
 
+from typing import Any
+
 import yaml
 
 from worker.cluster import ClusterConfig, load_cluster
+from worker.errors import UserError
 
+from ..profile import Profile
 from ._discovery import Device, async_find_devices
+from ._master import Master
 
 
 class LocalCluster:
@@ -73,6 +78,26 @@ class LocalCluster:
                 process.kill()
                 codes.append(await process.wait())
         return codes
+
+    async def async_start_with_master(self, model: str, profile: Profile,
+                                      **options: Any) -> tuple[Master, list[Device]]:
+        """A master for ``model`` (``options`` as Master takes them) on this run's cluster.yaml, then
+        the agents, found with zeroconf; a UserError with their logs if some do not come up."""
+        config = self.write_config(0)
+        master = Master(config, model, profile, self.work_dir, **options)
+        config = self.write_config((await master.async_start()).port)   # agents need its port
+        await self.async_start()
+        devices = await self.async_devices(config)
+        if len(devices) < self.count:
+            await self.async_stop_with(master, "agents missing")
+            raise UserError(f"{len(devices)} of {self.count} agents advertised themselves within 30 s; "
+                            f"their logs end with:\n{self.log_tail()}")
+        return master, devices
+
+    async def async_stop_with(self, master: Master, reason: str) -> list[int]:
+        """Stop the master (it sends the agents Shutdown), then the agents; their exit codes."""
+        await master.async_stop(reason)
+        return await self.async_stop()
 
     def log_tail(self, lines: int = 5) -> str:
         """The last lines of every agent's log (for an error message)."""

@@ -16,13 +16,11 @@ from worker.table import Peer, TaskTable
 from worker.agent import Peers
 from worker.wire import Connection, Rejects, WireError
 
-from ..planner import PlanSet, plan_model
+from ..planner import Plan, PlanSet, plan_model
 from ..profile import Profile
 from ..toolchain.manifest import Manifest, load_manifest
-from ..toolchain.partition import partition, resolve_cuts, resolve_shards
-from ..toolchain.source import open_model
-from ..toolchain.zoo import find_spec
-from ._bind import bind
+from ..toolchain.source import open_model, spec_of
+from ._bind import bind, partition_plan
 from ._discovery import Device
 from ._results import Inference, Results
 
@@ -69,11 +67,11 @@ class Master:
         plan = plan_set.plan(len(devices))
         if plan is None:
             raise UserError(f"no plan for {len(devices)} devices: {plan_set.reasons[len(devices) - 1]}")
-        manifest, directory = self._partition(plan.partition_args())
+        manifest, directory = self._partition(plan)
         self.epoch += 1
         others = [d.peer for d in devices if d.peer.device != recorder]
         seated = [next(d.peer for d in devices if d.peer.device == recorder), *others][: plan.metrics.devices]
-        table = bind(plan, manifest, None if self.model.endswith(".tflite") else find_spec(self.model), seated,
+        table = bind(plan, manifest, spec_of(self.model), seated,
                      recorder, self.peer, self.epoch, self.cluster.agent.buffer, self.cluster.agent.almost_full,
                      self.fps)
         self._artifacts = {p.stem: p for p in directory.glob("*.tflite")}
@@ -112,16 +110,15 @@ class Master:
             self._plans = plan_model(self.model, self.profile, max(n, 1), self.algorithm, fps=self.fps)
         return self._plans
 
-    def _partition(self, args: tuple[list[str], dict[str, int]]) -> tuple[Manifest, Path]:
-        """The partition for these cuts and shards, made once and kept under the work directory."""
-        cuts, shards = args
+    def _partition(self, plan: Plan) -> tuple[Manifest, Path]:
+        """The partition of ``plan``, made once per layout and kept under the work directory."""
+        cuts, shards = plan.partition_args()
         key = hashlib.sha256(repr((self.model, cuts, sorted(shards.items()))).encode()).hexdigest()[:16]
         directory = self.work_dir / "partitions" / key
         if (directory / "manifest.json").exists():
             return load_manifest(directory), directory
         name, blocks = open_model(self.model)
-        return partition(blocks, name, directory, resolve_cuts(blocks, cuts), resolve_shards(blocks, shards),
-                         progress=False), directory
+        return partition_plan(plan, blocks, name, directory), directory
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = Connection(reader, writer, secret=self.secret, max_bytes=self.cluster.agent.max_frame_bytes,

@@ -7,8 +7,7 @@ from collections.abc import Callable
 from worker.errors import UserError
 
 from ..profile import Profile
-from ..toolchain.source import open_model
-from ..toolchain.zoo import find_spec
+from ..toolchain.source import open_model, spec_of
 from ._cost import CostModel, Stage
 from ._optimal import optimal_stages
 from ._paper import paper_stages
@@ -39,8 +38,7 @@ def plan_model(model: str, profile: Profile, n_max: int, algorithm: str = "optim
                max_shards: int = DEFAULT_MAX_SHARDS, fps: float | None = None) -> PlanSet:
     """Plans for n = 1..n_max of a built-in model, spec or .tflite on the profiled device type."""
     name, blocks = open_model(model)
-    spec = None if model.endswith(".tflite") else find_spec(model)
-    problem = build_problem(name, blocks, spec, profile, memory_mb, max_shards, fps)
+    problem = build_problem(name, blocks, spec_of(model), profile, memory_mb, max_shards, fps)
     return plan_problem(problem, n_max, algorithm, latency_bound)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from worker.graph import Graph, read_graph
 
 from .manifest import TensorRef
+from .spec import ModelSpec
 from .zoo import BuiltModel, build_model, find_spec
 
 
@@ -56,6 +57,11 @@ def open_model(name: str, seed: int = 0, weights: str | None = None) -> tuple[st
         return path.stem, blocks_of_file(path)
     model = build_model(find_spec(name), seed=seed, weights=weights)
     return model.spec.name, blocks_of_model(model)
+
+
+def spec_of(name: str) -> ModelSpec | None:
+    """The spec of MODEL as the commands take it (None for a .tflite, which has none)."""
+    return None if Path(name).suffix == ".tflite" else find_spec(name)
 
 
 def tensor_refs(graph: Graph, tensors: Sequence[int]) -> list[TensorRef]:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from orchestrator.planner import plan_model
 from orchestrator.profile import Profile, find_profile, save_profile
-from orchestrator.toolchain import check_partition, open_model, partition, resolve_cuts, resolve_shards
+from orchestrator.master import partition_plan
+from orchestrator.toolchain import check_partition, open_model
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -57,10 +58,8 @@ def test_plans_cut_into_artifacts_that_chain_exactly(tmp_path: Path, fc_bound_pr
     assert split, "expected plans with split layers"
     _, blocks = open_model("action-recognition-tiny")
     for plan in split[-2:]:
-        cuts, shards = plan.partition_args()
         out = tmp_path / f"n{plan.n}"
-        manifest = partition(blocks, "action-recognition-tiny", out, resolve_cuts(blocks, cuts),
-                             resolve_shards(blocks, shards), progress=False)
+        manifest = partition_plan(plan, blocks, "action-recognition-tiny", out)
         stage_layers = [u for d in plan.details for u in d.units if u not in ("camera", "optical_flow")]
         assert [name for t in manifest.tasks for name in t.layers] == stage_layers
         assert all(r.ok for r in check_partition(manifest, out, samples=2))

@@ -11,10 +11,10 @@ import fastavro
 import numpy as np
 import pytest
 
-from orchestrator.master import bind
+from orchestrator.master import bind, partition_plan
 from orchestrator.planner import Plan, plan_model
 from orchestrator.profile import Profile
-from orchestrator.toolchain import StreamReference, open_model, partition, resolve_cuts, resolve_shards
+from orchestrator.toolchain import StreamReference, open_model
 from orchestrator.toolchain.zoo import build_model, find_spec
 from worker.camera import SyntheticCamera, preprocess
 from worker.errors import UserError
@@ -39,9 +39,7 @@ def peers(n: int) -> list[Peer]:
 
 def table_of(plan: Plan, out: Path, recorder: str = "pi0") -> TaskTable:
     _, blocks = open_model(MODEL)
-    cuts, shards = plan.partition_args()
-    manifest = partition(blocks, MODEL, out, resolve_cuts(blocks, cuts), resolve_shards(blocks, shards),
-                         progress=False)
+    manifest = partition_plan(plan, blocks, MODEL, out)
     return bind(plan, manifest, find_spec(MODEL), peers(plan.metrics.devices), recorder, MASTER, epoch=3)
 
 
@@ -103,9 +101,7 @@ def test_destinations_follow_replicas_windows_and_shards(plans: list[Plan], tmp_
 def test_bind_refuses_too_few_devices_and_an_unknown_recorder(plans: list[Plan], tmp_path: Path) -> None:
     plan = plans[-1]
     _, blocks = open_model(MODEL)
-    cuts, shards = plan.partition_args()
-    manifest = partition(blocks, MODEL, tmp_path, resolve_cuts(blocks, cuts), resolve_shards(blocks, shards),
-                         progress=False)
+    manifest = partition_plan(plan, blocks, MODEL, tmp_path)
     with pytest.raises(UserError, match="needs"):
         bind(plan, manifest, find_spec(MODEL), peers(plan.metrics.devices - 1), "pi0", MASTER, 1)
     with pytest.raises(UserError, match="recorder 'cam9'"):
@@ -183,9 +179,7 @@ def test_a_model_whose_input_is_not_called_frame(fc_bound_profile: Profile, tmp_
     reference = {r.tag: next(iter(r.outputs.values())) for r in StreamReference(build_model(spec)).run(frames)}
     for plan in plan_model(model, fc_bound_profile, 4).plans:
         out = tmp_path / f"n{plan.n}"
-        cuts, shards = plan.partition_args()
-        manifest = partition(blocks, model, out, resolve_cuts(blocks, cuts), resolve_shards(blocks, shards),
-                             progress=False)
+        manifest = partition_plan(plan, blocks, model, out)
         table = bind(plan, manifest, spec, peers(plan.metrics.devices), "pi0", MASTER, epoch=1)
         got = run_table(table, out, frames)
         assert sorted(got) == sorted(reference)

@@ -40,13 +40,9 @@ PROFILES = {
 
 async def run_cluster(model: str, profile: Profile, devices: int, work: Path) -> tuple[TaskTable, Master, list[int]]:
     local = LocalCluster(work, devices, seed=3)
-    config = local.write_config(0)
-    master = Master(config, model, profile, work)
-    config = local.write_config((await master.async_start()).port)
-    await local.async_start()
+    master, found = await local.async_start_with_master(model, profile)
     try:
-        found = await local.async_devices(config)
-        assert len(found) == devices, local.log_tail()
+        assert len(found) == devices
         table = await master.async_assign(found, local.recorder)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + TIMEOUT_S
@@ -54,8 +50,7 @@ async def run_cluster(model: str, profile: Profile, devices: int, work: Path) ->
             await asyncio.sleep(0.2)
         await asyncio.sleep(1.5)   # a heartbeat more: the recorder's frame numbers of the last tags
     finally:
-        await master.async_stop("test over")
-        codes = await local.async_stop()
+        codes = await local.async_stop_with(master, "test over")
     return table, master, codes
 
 

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import pytest
 
-from orchestrator.master import bind
+from orchestrator.master import bind, partition_plan
 from orchestrator.planner import Plan, plan_model
 from orchestrator.profile import Profile
-from orchestrator.toolchain import StreamReference, open_model, partition, resolve_cuts, resolve_shards
+from orchestrator.toolchain import StreamReference, open_model
 from orchestrator.toolchain.zoo import build_model, find_spec
 from worker.agent import Agent, AgentCounters
 from worker.camera import SyntheticCamera, preprocess
@@ -135,9 +135,7 @@ def partitioned(fc_bound_profile: Profile, tmp_path_factory: pytest.TempPathFact
         if n not in made:
             plan = found[n]
             out = tmp_path_factory.mktemp(f"partition-n{n}")
-            cuts, shards = plan.partition_args()
-            manifest = partition(blocks, MODEL, out, resolve_cuts(blocks, cuts), resolve_shards(blocks, shards),
-                                 progress=False)
+            manifest = partition_plan(plan, blocks, MODEL, out)
             made[n] = Partitioned(plan, out, manifest)
         return made[n]
     return get

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from orchestrator.master import bind
+from orchestrator.master import bind, partition_plan
 from orchestrator.planner import plan_model
 from orchestrator.profile import Profile
-from orchestrator.toolchain import StreamReference, open_model, partition, resolve_cuts, resolve_shards
+from orchestrator.toolchain import StreamReference, open_model
 from orchestrator.toolchain.zoo import build_model, find_spec
 from worker.camera import SyntheticCamera, preprocess
 from worker.executor import Runner, load_model
@@ -37,9 +37,7 @@ def tables(fc_bound_profile: Profile, tmp_path_factory: pytest.TempPathFactory) 
     found = []
     for plan in plan_model(MODEL, fc_bound_profile, 8).plans:
         out = tmp_path_factory.mktemp(f"n{plan.n}")
-        cuts, shards = plan.partition_args()
-        manifest = partition(blocks, MODEL, out, resolve_cuts(blocks, cuts), resolve_shards(blocks, shards),
-                             progress=False)
+        manifest = partition_plan(plan, blocks, MODEL, out)
         devices = [Peer(f"pi{i}", "127.0.0.1", 7100 + i) for i in range(plan.metrics.devices)]
         found.append((bind(plan, manifest, find_spec(MODEL), devices, "pi0", Peer("m", "127.0.0.1", 7000), 1),
                       out))
