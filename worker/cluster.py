@@ -17,6 +17,7 @@ Every key, with its default::
       almost_full: 48              # at this many, the recorder is asked to lower its rate
       heartbeat_s: 1.0             # heartbeat period
     motion: {}                     # the motion detector of camera agents: keys in worker/motion/_settings.py
+    game: {}                       # musical chairs (sharing, lost devices, contention): worker/_game_settings.py
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._game_settings import GameSettings, parse_game_settings
 from ._yaml import Validator, read_yaml
 from .errors import ConfigError
 from .motion import MotionSettings, parse_motion_settings
@@ -82,6 +84,7 @@ class ClusterConfig:
     agent: AgentSettings = field(default_factory=AgentSettings)
     file: str = ""
     motion: MotionSettings = field(default_factory=MotionSettings)
+    game: GameSettings = field(default_factory=GameSettings)
 
     def secret(self) -> bytes:
         """The HMAC key, read from ``secret_file``."""
@@ -105,7 +108,7 @@ def parse_cluster(raw: Any, file: str = "cluster.yaml") -> ClusterConfig:
     """Validate a cluster config already loaded from YAML."""
     v = Validator(file)
     top = v.mapping(raw, "", {"name", "secret_file", "master", "discovery", "interfaces", "devices", "agent",
-                              "motion"})
+                              "motion", "game"})
     base = Path(file).parent
     master = v.mapping(top.get("master", {}), "master", {"host", "port"})
     discovery = top.get("discovery", "zeroconf")
@@ -140,12 +143,18 @@ def parse_cluster(raw: Any, file: str = "cluster.yaml") -> ClusterConfig:
         v.number(a.get("heartbeat_s", defaults.heartbeat_s), "agent.heartbeat_s", positive=True))
     if agent.almost_full >= agent.buffer:
         raise v.fail("agent.almost_full", f"less than agent.buffer ({agent.buffer})", agent.almost_full)
+    game = parse_game_settings(top.get("game"), file)
+    # A timeout within one heartbeat period would lose every device between two heartbeats.
+    if game.heartbeat_timeout_s <= agent.heartbeat_s:
+        raise v.fail("game.heartbeat_timeout_s", f"more than agent.heartbeat_s ({agent.heartbeat_s:g})",
+                     game.heartbeat_timeout_s)
     return ClusterConfig(
         v.string(top.get("name", "home"), "name"),
         base / v.string(top.get("secret_file", "cluster.secret"), "secret_file"),
         Endpoint(v.string(master.get("host", "127.0.0.1"), "master.host"),
                  v.integer(master.get("port", 7400), "master.port", minimum=0)),
-        discovery, tuple(interfaces), tuple(devices), agent, file, parse_motion_settings(top.get("motion"), file))
+        discovery, tuple(interfaces), tuple(devices), agent, file, parse_motion_settings(top.get("motion"), file),
+        game)
 
 
 __all__ = ["AgentSettings", "ClusterConfig", "DeviceEntry", "Endpoint", "load_cluster", "parse_cluster"]

@@ -178,12 +178,22 @@ class Resume:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Motion:
-    """A camera saw motion: the master plays musical chairs (control)."""
+    """Motion started or stopped on a camera: the master plays musical chairs (control)."""
 
     device: str
     camera: str
+    moving: bool  # True: motion started; False: it stopped
     score: float
     time_ns: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Release:
+    """A stream's devices are freed: the agents running it drop their seats (control)."""
+
+    epoch: int  # the master's new epoch: older tables and messages are dropped
+    stream: str
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -211,12 +221,12 @@ class ArtifactChunk:
     data: Buffer
 
 
-CONTROL_TYPES: tuple[type, ...] = (Assign, Ack, Heartbeat, AlmostFull, Resume, Motion, Shutdown,
+CONTROL_TYPES: tuple[type, ...] = (Assign, Ack, Heartbeat, AlmostFull, Resume, Motion, Release, Shutdown,
                                    ArtifactRequest, ArtifactChunk)
 DATA_TYPES: tuple[type, ...] = (TensorBatch, Result)
 MESSAGE_TYPES: tuple[type, ...] = DATA_TYPES + CONTROL_TYPES
 
-Message = (TensorBatch | Result | Assign | Ack | Heartbeat | AlmostFull | Resume | Motion | Shutdown
+Message = (TensorBatch | Result | Assign | Ack | Heartbeat | AlmostFull | Resume | Motion | Release | Shutdown
            | ArtifactRequest | ArtifactChunk)
 
 

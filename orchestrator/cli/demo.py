@@ -13,12 +13,12 @@ from worker.camera import SyntheticCamera, preprocess
 from worker.errors import UserError
 from worker.executor import BACKENDS
 
-from ..master import LocalCluster, async_run, verify
+from ..master import LocalCluster, async_run, verify_runs
 from ..profile import find_profile
 from ..toolchain.reference import StreamReference
 from ..toolchain.zoo import build_model, find_spec
 from ._table import format_table
-from .master import format_report
+from .master import format_report, format_streams
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -64,11 +64,12 @@ async def _run_cluster(args: argparse.Namespace) -> int:
         await asyncio.sleep(1.5)   # one more heartbeat: the recorder's last frame numbers
     finally:
         codes = await local.async_stop_with(master, "demo over")
-    assert master.results is not None
-    print(f"replaying {len(master.frames)} recorded frames through the single-process reference to check "
-          f"{len(master.results.inferences)} results ...", file=sys.stderr, flush=True)
-    verdict = verify(spec, args.seed, master.frames, master.results.inferences)
+    stream = master.streams[local.recorder]
+    print(f"replaying the recorded frames of {len(stream.runs)} epoch(s) through the single-process reference "
+          f"to check {len(stream.inferences())} results ...", file=sys.stderr, flush=True)
+    verdict = verify_runs(spec, local.cameras[local.recorder], stream.runs)
     print(format_report(report))
+    print("\n" + format_streams(master))
     print(f"\nagents exited with {codes}")
     if verdict.ok:
         print(f"all {verdict.checked} results checked equal the single-process reference tag by tag "

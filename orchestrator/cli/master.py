@@ -9,30 +9,34 @@ import math
 import sys
 from pathlib import Path
 
-from worker.cluster import ClusterConfig, load_cluster
+from worker.cluster import load_cluster
 from worker.errors import UserError
 
-from ..master import Master, Report, async_find_devices, async_run
+from ..master import Master, Report, async_watch, stream_figures
 from ..planner import ALGORITHMS
-from ..profile import Profile, find_profile
+from ..profile import find_profile
 from ._table import format_table
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``master``."""
-    p = sub.add_parser("master", help="run the master: discover agents, assign a stream, report",
-                       description="Finds the agents (zeroconf or cluster.yaml's list), plans MODEL for them with "
-                                   "the profile, binds the plan, pushes the task tables, serves the artifacts and "
-                                   "reports IPS and t_forward until --seconds pass or Ctrl-C.")
+    p = sub.add_parser("master", help="run the master: find the agents, play musical chairs, report",
+                       description="Finds the agents (zeroconf or cluster.yaml's list) and keeps watching them. "
+                                   "When a camera sees motion (or `mchair motion CAMERA`, or --record) its "
+                                   "stream takes devices: MODEL planned with the profile for the devices it "
+                                   "gets, bound so that as few as possible load new weights. Devices joining, "
+                                   "leaving, missing heartbeats or slowed down re-seat the streams. Reports per "
+                                   "stream until --seconds pass or Ctrl-C.")
     p.add_argument("--cluster", type=Path, required=True, metavar="cluster.yaml", help="the cluster config")
     p.add_argument("--model", required=True, metavar="MODEL", help="built-in model name, spec .yaml or .tflite")
     p.add_argument("--profile", default="rpi3", metavar="P", help="profile of the devices (default rpi3)")
     p.add_argument("--devices", type=int, default=0, metavar="N",
-                   help="wait for N agents (default: those found within --wait seconds)")
+                   help="wait for N agents before anything starts (default: those found within --wait seconds)")
     p.add_argument("--wait", type=float, default=10.0, metavar="S", help="how long to look for agents (default 10)")
-    p.add_argument("--recorder", metavar="DEVICE", help="the device whose camera records (default: the first "
-                   "with a camera)")
+    p.add_argument("--record", action="append", default=[], metavar="CAMERA",
+                   help="start CAMERA's stream at once, as if it saw motion (repeatable)")
     p.add_argument("--seconds", type=float, default=math.inf, metavar="S", help="stop after S seconds")
+    p.add_argument("--fps", type=float, metavar="F", help="camera rate (default: the model's)")
     p.add_argument("--algorithm", choices=tuple(ALGORITHMS), default="optimal", help="planner (default optimal)")
     p.add_argument("--work-dir", type=Path, default=Path("build/master"), metavar="DIR",
                    help="partitions and artifacts (default build/master)")
@@ -43,30 +47,43 @@ def _run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     cluster = load_cluster(args.cluster)
     profile = find_profile(args.profile)
+    master = Master(cluster, args.model, profile, args.work_dir, args.algorithm, fps=args.fps)
     try:
-        report = asyncio.run(_serve(args, cluster, profile))
+        asyncio.run(_serve(args, master))
     except KeyboardInterrupt:
-        return 130
-    print(format_report(report))
+        pass
+    print(format_streams(master))
     return 0
 
 
-async def _serve(args: argparse.Namespace, cluster: ClusterConfig, profile: Profile) -> Report:
-    master = Master(cluster, args.model, profile, args.work_dir, args.algorithm)
+async def _serve(args: argparse.Namespace, master: Master) -> None:
     await master.async_start()
     try:
-        devices = await async_find_devices(cluster, args.devices or 10**6, args.wait)
+        devices = await master.async_wait_devices(args.devices or 10**6, args.wait)
         if not devices or (args.devices and len(devices) < args.devices):
             raise UserError(f"found {len(devices)} agents, expected {args.devices or 'at least 1'} "
-                            f"(discovery: {cluster.discovery})")
-        recorder = args.recorder or next((d.peer.device for d in devices if d.camera), None)
-        if recorder is None:
-            raise UserError("no agent has a camera; start one with --camera or name one with --recorder")
-        print(f"{len(devices)} agents: {', '.join(d.peer.device for d in devices)}; recorder {recorder}",
+                            f"(discovery: {master.cluster.discovery})")
+        cameras = [d.name for d in devices if d.camera]
+        print(f"{len(devices)} agents: {', '.join(d.name for d in devices)}; cameras: {', '.join(cameras) or 'none'}",
               file=sys.stderr)
-        return await async_run(master, devices, recorder, args.seconds, lambda line: print(line, file=sys.stderr))
+        for camera in args.record:
+            if camera not in cameras:
+                raise UserError(f"--record {camera}: expected one of the cameras ({', '.join(cameras) or 'none'})")
+            master.motion(camera, True, why="--record")
+        await async_watch(master, args.seconds, lambda line: print(line, file=sys.stderr))
     finally:
         await master.async_stop()
+
+
+def format_streams(master: Master) -> str:
+    """The end-of-run tables: per stream, and every reassignment with its reason and timing."""
+    rows = [(f.camera, f.epochs, f.inferences, round(f.ips, 2), f"{f.t_forward_ms[0]:.0f} / {f.t_forward_ms[1]:.0f}",
+             f.lost, f.late, f.duplicates) for f in map(stream_figures, master.streams.values())]
+    moves = [(r.epoch, r.stream, r.reason, r.new_layout, len(r.new_devices),
+              "-" if r.first_result_s is None else round(r.first_result_s, 2)) for r in master.reassignments]
+    return (format_table(("stream", "epochs", "results", "IPS", "t_forward p50 / p95 ms", "lost", "late",
+                          "duplicates"), rows)
+            + "\n\n" + format_table(("epoch", "stream", "reason", "layout", "devices", "first result s"), moves))
 
 
 def format_report(report: Report) -> str:

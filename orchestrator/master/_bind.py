@@ -14,7 +14,7 @@ from worker.errors import UserError
 from worker.runtime import CAMERA_FRAME
 from worker.table import InputSpec, Peer, Route, Seat, StageSpec, TaskSpec, TaskTable
 
-from ..planner import Plan
+from ..planner import Plan, StagePlan
 from ..toolchain.manifest import Manifest, Task
 from ..toolchain.partition import partition, resolve_cuts, resolve_shards
 from ..toolchain.source import SourceBlock
@@ -115,13 +115,20 @@ def _with_routes(stages: list[StageSpec]) -> list[StageSpec]:
                       tuple(routes[s.index]), s.results) for s in stages]
 
 
+def seat_keys(stages: Plan | Sequence[StagePlan] | Sequence[StageSpec]) -> list[tuple[int, int, int]]:
+    """(stage, replica, shard) of every seat in seat order: the recorder's, then every later stage's
+    replicas, each with its shards."""
+    stages = stages.details if isinstance(stages, Plan) else stages
+    keys = [(0, 0, 0)]
+    for index, s in enumerate(stages[1:], start=1):
+        keys += [(index, r, k) for r in range(s.replicas) for k in range(s.shards)]
+    return keys
+
+
 def _seats(stages: Sequence[StageSpec], devices: Sequence[str], recorder: str) -> tuple[Seat, ...]:
     """The recorder's seat to the recording device, the others in order to the rest."""
     others = iter(d for d in devices if d != recorder)
-    seats = [Seat(recorder, 0, 0, 0)]
-    for s in stages[1:]:
-        seats += [Seat(next(others), s.index, r, k) for r in range(s.replicas) for k in range(s.shards)]
-    return tuple(seats)
+    return tuple(Seat(recorder if key == (0, 0, 0) else next(others), *key) for key in seat_keys(stages))
 
 
-__all__ = ["bind", "partition_plan"]
+__all__ = ["bind", "partition_plan", "seat_keys"]

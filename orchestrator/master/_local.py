@@ -7,8 +7,8 @@ import base64
 import os
 import secrets
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-
 from typing import Any
 
 import yaml
@@ -22,19 +22,27 @@ from ._master import Master
 
 
 class LocalCluster:
-    """Agent processes on loopback, each with its own log; the first one has the (synthetic) camera."""
+    """Agent processes on loopback, each with its own log; the first ``cameras`` have a synthetic
+    camera (seeds ``seed``, ``seed + 1``, ... unless ``camera_specs`` names their sources).
 
-    def __init__(self, work_dir: Path, devices: int, seed: int = 0, log_level: str = "WARNING") -> None:
+    ``settings`` adds sections to the cluster.yaml it writes (e.g. ``{"motion": {"enabled": False}}``).
+    """
+
+    def __init__(self, work_dir: Path, devices: int, seed: int = 0, log_level: str = "WARNING", cameras: int = 1,
+                 camera_specs: Sequence[str] = (), settings: Mapping[str, Any] | None = None) -> None:
         self.work_dir, self.count, self.seed, self.log_level = work_dir, devices, seed, log_level
-        run = secrets.token_hex(2)   # several local clusters may run at once (tests): names must differ
-        self.names = [f"pi{i}-{run}" for i in range(devices)]
-        self.processes: list[asyncio.subprocess.Process] = []
+        self._run = secrets.token_hex(2)   # several local clusters may run at once (tests): names must differ
+        self.names = [f"pi{i}-{self._run}" for i in range(devices)]
+        self.cameras = {self.names[i]: (camera_specs[i] if i < len(camera_specs) else f"synthetic:{seed + i}")
+                        for i in range(min(max(cameras, len(camera_specs)), devices))}
+        self.settings = dict(settings or {})
+        self.processes: dict[str, asyncio.subprocess.Process] = {}
         self.config_path = work_dir / "cluster.yaml"
         self._secret_written = False
 
     @property
     def recorder(self) -> str:
-        """The device with the camera."""
+        """The first device with a camera."""
         return self.names[0]
 
     def write_config(self, master_port: int) -> ClusterConfig:
@@ -49,32 +57,51 @@ class LocalCluster:
         self.config_path.write_text(yaml.safe_dump({
             "name": "local", "secret_file": secret.name, "master": {"host": "127.0.0.1", "port": master_port},
             "discovery": "zeroconf", "interfaces": ["127.0.0.1"],
-            "agent": {"port": 0, "cache_dir": str(self.work_dir / "artifacts")}}))
+            "agent": {"port": 0, "cache_dir": str(self.work_dir / "artifacts")}, **self.settings}))
         return load_cluster(self.config_path)
 
     async def async_start(self) -> None:
         """Start the agent processes (they advertise themselves)."""
+        for name in self.names:
+            await self._async_spawn(name)
+
+    async def _async_spawn(self, name: str) -> None:
         logs = self.work_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        for i, name in enumerate(self.names):
-            log = (logs / f"{name}.log").open("wb")
-            self.processes.append(await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "worker.agent", "--name", name, "--cluster", str(self.config_path),
-                "--host", "127.0.0.1", "--port", "0", "--camera", "synthetic" if i == 0 else "none",
-                "--seed", str(self.seed), "--log-level", self.log_level, stdout=log, stderr=log))
-            log.close()
+        log = (logs / f"{name}.log").open("ab")
+        self.processes[name] = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "worker.agent", "--name", name, "--cluster", str(self.config_path),
+            "--host", "127.0.0.1", "--port", "0", "--camera", self.cameras.get(name, "none"),
+            "--log-level", self.log_level, stdout=log, stderr=log)
+        log.close()
+
+    async def async_add(self, camera: str = "none") -> str:
+        """Start one more agent (``camera``: its source or none); its name."""
+        name = f"pi{len(self.names)}-{self._run}"
+        self.names.append(name)
+        self.count += 1
+        if camera != "none":
+            self.cameras[name] = camera
+        await self._async_spawn(name)
+        return name
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one agent: no goodbye, no flush, as when a device loses power."""
+        self.processes[name].kill()
 
     async def async_devices(self, config: ClusterConfig, timeout: float = 30.0) -> list[Device]:
         """The agents of this run, as zeroconf finds them."""
         return await async_find_devices(config, self.count, timeout, only=set(self.names))
 
     async def async_stop(self, timeout: float = 10.0) -> list[int]:
-        """Wait for the agents to exit (the master sends Shutdown), then end the stragglers; exit codes."""
+        """Wait for the agents to exit (the master sends Shutdown), then end the stragglers; exit codes
+        in name order (a killed agent's is -9)."""
         codes = []
-        for process in self.processes:
+        for name in self.names:
+            process = self.processes[name]
             try:
                 codes.append(await asyncio.wait_for(process.wait(), timeout))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 process.kill()
                 codes.append(await process.wait())
         return codes
@@ -84,10 +111,11 @@ class LocalCluster:
         """A master for ``model`` (``options`` as Master takes them) on this run's cluster.yaml, then
         the agents, found with zeroconf; a UserError with their logs if some do not come up."""
         config = self.write_config(0)
-        master = Master(config, model, profile, self.work_dir, **options)
-        config = self.write_config((await master.async_start()).port)   # agents need its port
+        master = Master(config, model, profile, self.work_dir, only=self.names, **options)
+        # The agents (and `mchair motion`) need the port it got.
+        master.cluster = self.write_config((await master.async_start()).port)
         await self.async_start()
-        devices = await self.async_devices(config)
+        devices = await master.async_wait_devices(self.count, 30.0)
         if len(devices) < self.count:
             await self.async_stop_with(master, "agents missing")
             raise UserError(f"{len(devices)} of {self.count} agents advertised themselves within 30 s; "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,17 +23,26 @@ class Inference:
     transfer_ms: float
     queue_ms: float
     received_s: float            # time.monotonic() when complete
+    stream: str = ""
+    epoch: int = 0
 
 
 @dataclass
 class Results:
-    """Collects Results for one epoch: joins shards, releases tags in order, keeps figures."""
+    """Collects Results for one epoch: joins shards, releases tags in order, keeps figures.
+
+    A tag that never comes (dropped on a full buffer) holds the later ones back until ``max_held``
+    are waiting; then it is skipped. ``close()`` releases what is held; later results count as ``late``.
+    """
 
     epoch: int
     shards: int = 1                                   # the sink stage's shards
     clock: Callable[[], int] = time.time_ns
+    max_held: int = 128
     inferences: list[Inference] = field(default_factory=list)
     duplicates: int = 0
+    late: int = 0                                     # complete after close(): not released
+    closed: bool = False
     _pieces: dict[int, dict[int, Result]] = field(default_factory=dict)
     _complete: dict[int, Inference] = field(default_factory=dict)
     _next: int | None = None
@@ -41,6 +50,9 @@ class Results:
     def add(self, result: Result) -> list[Inference]:
         """Take one Result; returns the inferences now released in tag order."""
         if result.epoch != self.epoch:
+            return []
+        if self.closed:
+            self.late += 1
             return []
         piece = max(result.shard, 0)
         got = self._pieces.setdefault(result.tag, {})
@@ -59,11 +71,25 @@ class Results:
         last = max(parts, key=lambda p: p.compute_ms + p.queue_ms + p.transfer_ms)
         t_forward = (self.clock() - last.captured_ns) / 1e6
         self._complete[result.tag] = Inference(result.tag, last.frame, outputs, t_forward, last.compute_ms,
-                                               last.transfer_ms, last.queue_ms, time.monotonic())
+                                               last.transfer_ms, last.queue_ms, time.monotonic(), result.stream,
+                                               self.epoch)
         if self._next is None:
             self._next = min(self._complete)
+        return self._release(skip=len(self._complete) > self.max_held)
+
+    def close(self) -> list[Inference]:
+        """No more results will be taken: release every tag held back, in tag order."""
+        self.closed = True
+        return self._release(skip=True)
+
+    def _release(self, skip: bool) -> list[Inference]:
         released = []
-        while self._next in self._complete:
+        while self._complete:
+            if self._next not in self._complete:
+                if not skip:
+                    break
+                self._next = min(self._complete)   # the missing tags are lost
+            assert self._next is not None
             released.append(self._complete.pop(self._next))
             self._next += 1
         self.inferences += released
@@ -87,10 +113,16 @@ class Results:
 
     def percentiles(self, attribute: str = "t_forward_ms", qs: tuple[float, ...] = (50, 95)) -> tuple[float, ...]:
         """Percentiles of one figure of the inferences (ms)."""
-        values = [getattr(i, attribute) for i in self.inferences]
-        if not values:
-            return tuple(float("nan") for _ in qs)
-        return tuple(float(np.percentile(values, q)) for q in qs)
+        return percentiles(self.inferences, attribute, qs)
 
 
-__all__ = ["Inference", "Results"]
+def percentiles(inferences: Sequence[Inference], attribute: str = "t_forward_ms",
+                qs: tuple[float, ...] = (50, 95)) -> tuple[float, ...]:
+    """Percentiles of one figure of ``inferences`` (nan when there are none)."""
+    values = [getattr(i, attribute) for i in inferences]
+    if not values:
+        return tuple(float("nan") for _ in qs)
+    return tuple(float(np.percentile(values, q)) for q in qs)
+
+
+__all__ = ["Inference", "Results", "percentiles"]

@@ -1,4 +1,5 @@
-"""One run of a stream: assign, let it flow for a while with status lines, report what it did."""
+"""Runs of the master: assign one stream for a while (demo, benchmarks), or serve the game (CLI);
+status lines and end-of-run figures per stream."""
 
 from __future__ import annotations
 
@@ -11,51 +12,94 @@ from worker.table import TaskTable
 
 from ._discovery import Device
 from ._master import Master
+from ._results import Inference, percentiles
+from ._streams import Stream
 
 
 @dataclass(frozen=True)
 class Report:
-    """What a run did."""
+    """What a run of one stream did."""
 
     table: TaskTable
     seconds: float
     inferences: int
     ips: float
-    t_forward_ms: tuple[float, float]      # p50, p95
-    compute_ms: tuple[float, float]
-    transfer_ms: tuple[float, float]
-    queue_ms: tuple[float, float]
+    t_forward_ms: tuple[float, ...]        # p50, p95
+    compute_ms: tuple[float, ...]
+    transfer_ms: tuple[float, ...]
+    queue_ms: tuple[float, ...]
     drops: int                             # frames the agents report dropped
     duplicates: int                        # results that came twice (must be 0)
     rejected: int                          # messages the master refused
 
 
+@dataclass(frozen=True)
+class StreamFigures:
+    """One stream over a run: epochs, results, throughput, latency, losses."""
+
+    camera: str
+    epochs: int
+    inferences: int
+    ips: float
+    t_forward_ms: tuple[float, ...]
+    lost: int
+    late: int
+    duplicates: int
+
+
+def stream_figures(stream: Stream) -> StreamFigures:
+    """The figures of ``stream`` so far (IPS over the time its epochs produced results)."""
+    done = stream.inferences()
+    ips = 0.0
+    if len(done) > 1:
+        busy = sum(_span(r.results.inferences) for r in stream.runs)
+        ips = (len(done) - len(stream.runs)) / busy if busy > 0 else 0.0
+    return StreamFigures(stream.camera, len(stream.runs), len(done), ips, percentiles(done), stream.lost(),
+                         sum(r.results.late for r in stream.runs), stream.duplicates())
+
+
 def status_line(master: Master) -> str:
-    """IPS over the last few seconds, t_forward percentiles, drops: the master's log line."""
-    r = master.results
-    if r is None:
-        return "no stream"
-    p50, p95 = r.percentiles()
+    """Per stream: epoch, results, IPS over the last seconds, t_forward, drops; the master's log line."""
     drops = sum(h.drops for h in master.heartbeats.values())
-    fill = max((h.queue_fill for h in master.heartbeats.values()), default=0.0)
-    return (f"epoch {master.epoch}: {len(r.inferences)} results, {r.ips(5.0):.1f} IPS, t_forward p50 {p50:.0f} ms "
-            f"p95 {p95:.0f} ms, drops {drops}, fullest queue {fill:.0%}")
+    parts = []
+    for stream in master.streams.values():
+        run = stream.current
+        if run is None:
+            continue
+        p50, p95 = run.results.percentiles()
+        parts.append(f"{stream.camera} epoch {run.epoch}: {len(run.results.inferences)} results, "
+                     f"{run.results.ips(5.0):.1f} IPS, t_forward p50 {p50:.0f} ms p95 {p95:.0f} ms")
+    alive = len(master.fleet.alive())
+    return f"{alive} devices; " + ("; ".join(parts) or "no stream running") + f"; drops {drops}"
 
 
 async def async_run(master: Master, devices: Sequence[Device], recorder: str, seconds: float,
                     status: Callable[[str], None] | None = None, every: float = 2.0) -> Report:
-    """Assign the stream, let it run ``seconds``, and report."""
-    table = await master.async_assign(devices, recorder)
+    """Start ``recorder``'s stream, let it run ``seconds``, and report on it (every epoch it had)."""
+    await master.async_assign(devices, recorder)
+    started = time.monotonic()
+    await async_watch(master, seconds, status, every)
+    stream = master.streams[recorder]
+    done = stream.inferences()
+    table = (stream.current or stream.runs[-1]).table
+    return Report(table, time.monotonic() - started, len(done), stream_figures(stream).ips,
+                  percentiles(done), percentiles(done, "compute_ms"), percentiles(done, "transfer_ms"),
+                  percentiles(done, "queue_ms"), sum(h.drops for h in master.heartbeats.values()),
+                  stream.duplicates(), master.rejects.count())
+
+
+async def async_watch(master: Master, seconds: float, status: Callable[[str], None] | None = None,
+                      every: float = 2.0) -> None:
+    """Let the master serve for ``seconds``, with a status line every ``every`` seconds."""
     started = time.monotonic()
     while (left := seconds - (time.monotonic() - started)) > 0:
         await asyncio.sleep(min(every, left))
         if status is not None:
             status(status_line(master))
-    r = master.results
-    assert r is not None
-    return Report(table, time.monotonic() - started, len(r.inferences), r.ips(), r.percentiles(),
-                  r.percentiles("compute_ms"), r.percentiles("transfer_ms"), r.percentiles("queue_ms"),
-                  sum(h.drops for h in master.heartbeats.values()), r.duplicates, master.rejects.count())
 
 
-__all__ = ["Report", "async_run", "status_line"]
+def _span(inferences: Sequence[Inference]) -> float:
+    return inferences[-1].received_s - inferences[0].received_s if len(inferences) > 1 else 0.0
+
+
+__all__ = ["Report", "StreamFigures", "async_run", "async_watch", "status_line", "stream_figures"]

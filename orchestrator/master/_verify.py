@@ -7,12 +7,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from worker.camera import SyntheticCamera, preprocess
+from worker.camera import open_camera, preprocess
 
 from ..toolchain.reference import StreamReference
-from ..toolchain.zoo import build_model
 from ..toolchain.spec import ModelSpec
+from ..toolchain.zoo import build_model
 from ._results import Inference
+from ._streams import EpochRun
 
 RTOL, ATOL = 1e-5, 1e-6
 
@@ -33,9 +34,10 @@ class Verdict:
         return self.checked > 0 and self.equal == self.checked
 
 
-def verify(spec: ModelSpec, seed: int, frames: Mapping[int, int], inferences: Sequence[Inference]) -> Verdict:
+def verify(spec: ModelSpec, camera: int | str, frames: Mapping[int, int], inferences: Sequence[Inference]) -> Verdict:
     """Replay the camera frames each tag was (``frames``: tag -> camera frame number, as the recorder
-    reported them) through the stream reference and compare every result it can."""
+    reported them) through the stream reference and compare every result it can. ``camera``: the
+    synthetic camera's spec (``synthetic:SEED[:SCRIPT]``) or its seed."""
     known = 0
     while known in frames:
         known += 1   # tags 0..known-1 have frame numbers: the reference needs every one before a tag
@@ -43,14 +45,14 @@ def verify(spec: ModelSpec, seed: int, frames: Mapping[int, int], inferences: Se
     if not wanted:
         return Verdict(0, 0, len(inferences), 0.0)
     last = max(wanted)
-    camera = SyntheticCamera(seed=seed)
+    source = open_camera(camera if isinstance(camera, str) else f"synthetic:{camera}")
     reference = StreamReference(build_model(spec))
     expected: dict[int, np.ndarray] = {}
     number = -1
     frame = None
     for tag in range(last + 1):
         while number < frames[tag]:   # read the camera up to this tag's frame, as the recorder did
-            frame, number = camera.read(), number + 1
+            frame, number = source.read(), number + 1
         for result in reference.push(tag, preprocess(frame, spec.input.shape)):
             if result.tag in wanted:
                 expected[result.tag] = next(iter(result.outputs.values()))
@@ -71,4 +73,12 @@ def verify(spec: ModelSpec, seed: int, frames: Mapping[int, int], inferences: Se
     return Verdict(checked, equal, len(inferences) - checked, worst, first_bad)
 
 
-__all__ = ["Verdict", "verify"]
+def verify_runs(spec: ModelSpec, camera: int | str, runs: Sequence[EpochRun]) -> Verdict:
+    """``verify`` every epoch of a stream (each starts its tags and windows afresh), summed up."""
+    verdicts = [verify(spec, camera, r.frames, r.results.inferences) for r in runs if r.results.inferences]
+    bad = next((v.first_bad_tag for v in verdicts if v.first_bad_tag >= 0), -1)
+    return Verdict(sum(v.checked for v in verdicts), sum(v.equal for v in verdicts),
+                   sum(v.unchecked for v in verdicts), max((v.worst for v in verdicts), default=0.0), bad)
+
+
+__all__ = ["Verdict", "verify", "verify_runs"]

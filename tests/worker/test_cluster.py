@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from worker._game_settings import ContentionSettings, GameSettings, parse_game_settings
 from worker.cluster import AgentSettings, load_cluster, parse_cluster
 from worker.errors import ConfigError
 
@@ -17,6 +18,7 @@ def test_the_shipped_example_loads() -> None:
     assert config.discovery == "zeroconf" and config.interfaces == ("127.0.0.1",)
     assert config.master.port == 7400 and config.agent == AgentSettings()
     assert config.secret_file == ROOT / "cluster.secret"
+    assert config.game == GameSettings()
 
 
 def test_defaults_and_a_static_cluster(tmp_path: Path) -> None:
@@ -59,3 +61,41 @@ def test_motion_settings_are_part_of_the_cluster() -> None:
     assert config.motion.start_frames == 5 and config.motion.quiet_frames == 15
     with pytest.raises(ConfigError, match=r"^c.yaml: motion.threshold: "):
         parse_cluster({"motion": {"threshold": -3}}, "c.yaml")
+
+
+def test_game_settings_defaults_and_values() -> None:
+    assert parse_cluster({}, "c.yaml").game == parse_game_settings(None) == GameSettings()
+    game = parse_cluster({"game": {"policy": "priority", "priorities": {"garden": 1, "door": 2, "attic": -1},
+                                   "heartbeat_timeout_s": 5, "contention": {"margin": 1, "dwell_s": 0}}},
+                         "c.yaml").game
+    assert game.policy == "priority" and game.heartbeat_timeout_s == 5.0
+    assert game.priorities == (("attic", -1), ("door", 2), ("garden", 1))
+    assert (game.priority("door"), game.priority("attic"), game.priority("porch")) == (2, -1, 0)
+    assert game.contention == ContentionSettings(margin=1.0, heartbeats=3, dwell_s=0.0, forget_s=60.0)
+
+
+@pytest.mark.parametrize(("raw", "key", "expected"), [
+    ("equal", "game", "a mapping"),
+    ({"policy": "fair"}, "game.policy", "equal or priority"),
+    ({"rules": 1}, "game.rules", "unknown key"),
+    ({"priorities": ["door"]}, "game.priorities", "a mapping"),
+    ({"priorities": {"door": "high"}}, "game.priorities.door", "an integer"),
+    ({"priorities": {"door": True}}, "game.priorities.door", "an integer"),
+    ({"priorities": {"door": 1.5}}, "game.priorities.door", "an integer"),
+    ({"priorities": {3: 1}}, "game.priorities", "non-empty string"),
+    ({"heartbeat_timeout_s": 0}, "game.heartbeat_timeout_s", "positive number"),
+    ({"heartbeat_timeout_s": 1}, "game.heartbeat_timeout_s", "more than agent.heartbeat_s (1)"),
+    ({"contention": 3}, "game.contention", "a mapping"),
+    ({"contention": {"margin": 0}}, "game.contention.margin", "positive number"),
+    ({"contention": {"margin": "big"}}, "game.contention.margin", "positive number"),
+    ({"contention": {"heartbeats": 0}}, "game.contention.heartbeats", "integer >= 1"),
+    ({"contention": {"heartbeats": 2.5}}, "game.contention.heartbeats", "integer >= 1"),
+    ({"contention": {"dwell_s": -1}}, "game.contention.dwell_s", "number >= 0"),
+    ({"contention": {"forget_s": 0}}, "game.contention.forget_s", "positive number"),
+    ({"contention": {"patience": 2}}, "game.contention.patience", "unknown key"),
+])
+def test_bad_game_settings_name_the_key(raw: object, key: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_cluster({"game": raw}, "c.yaml")
+    message = str(err.value)
+    assert message.startswith(f"c.yaml: {key}: ") and expected in message and "\n" not in message

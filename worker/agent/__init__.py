@@ -2,12 +2,13 @@
 
 Public API::
 
-    Agent(name, secret, host=, port=, settings=, cache_dir=, camera=, master=, advertise=, ...)
+    Agent(name, secret, host=, port=, settings=, cache_dir=, camera=, master=, advertise=, motion=, ...)
         async with Agent(...) as agent: ...      .async_start() / .async_wait() / .async_stop()
-        .port .epoch .table .recorder .rejects .drops .counters() -> AgentCounters
+        .port .epoch .table .recorder .camera_loop .rejects .drops .counters() -> AgentCounters
     ArtifactCache(directory)   .has/.path/.expect/.add_chunk/.runner   (artifacts by sha256)
     Peers(secret)              .send(peer, message)                    (outgoing connections by device)
-    Recorder(camera, shape, fps, on_frame)                             (the camera loop, back-pressure)
+    CameraLoop(camera, motion, on_motion)                              (camera for the agent's life, motion)
+    Recorder(shape, fps, on_frame)                                     (one epoch's tags, back-pressure)
     Advertiser(device, host, port, properties)                         (zeroconf)
     seat_label(seat) / parse_seat_label(label)                         ("device:stage.replica.shard")
     main(argv) / add_arguments(parser) / run(args)                     (python -m worker.agent)
@@ -16,11 +17,19 @@ Public API::
 from ._advertise import SERVICE, Advertiser, device_properties, reachable_address
 from ._agent import Agent
 from ._artifacts import MAX_ARTIFACT_BYTES, ArtifactCache, ArtifactError
+from ._camera import CameraLoop
 from ._counters import DROP_REASONS, AgentCounters, Drops
-from ._main import add_arguments, build_agent, main, run
+from ._main import add_arguments, build_agent, main, open_camera_option, run
 from ._peers import Peers
 from ._recorder import MAX_HALVINGS, FrameSource, Recorder, synthetic_camera
-from ._seats import artifacts_of, is_sha256, parse_seat_label, seat_label, table_problem
+from ._seats import (
+    artifacts_of,
+    assign_problem,
+    is_sha256,
+    parse_seat_label,
+    seat_label,
+    table_problem,
+)
 
 __all__ = [
     "DROP_REASONS",
@@ -32,16 +41,19 @@ __all__ = [
     "AgentCounters",
     "ArtifactCache",
     "ArtifactError",
+    "CameraLoop",
     "Drops",
     "FrameSource",
     "Peers",
     "Recorder",
     "add_arguments",
     "artifacts_of",
+    "assign_problem",
     "build_agent",
     "device_properties",
     "is_sha256",
     "main",
+    "open_camera_option",
     "parse_seat_label",
     "reachable_address",
     "run",

@@ -7,7 +7,8 @@ engines live in one compute thread (``run_in_executor`` on a one-thread pool) so
 heartbeats keep flowing while LiteRT runs. Nothing a peer sends may stop the agent: what does not
 verify or decode is counted by the wire (``rejects``), what decodes but does not belong (an old
 epoch, a seat not in the table, ...) is counted by reason (``drops``), and both are logged once
-per peer.
+per peer. A camera agent reads its camera for its whole life (``CameraLoop``): the motion detector
+sees every frame, whatever seat the agent holds, and tells the master when motion starts or stops.
 """
 
 from __future__ import annotations
@@ -16,12 +17,10 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections import Counter
+from collections.abc import Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
-import psutil
 
 from worker.cluster import AgentSettings
 from worker.errors import UserError
@@ -33,30 +32,32 @@ from worker.messages import (
     Assign,
     Heartbeat,
     Message,
+    Motion,
+    Release,
     Resume,
     Shutdown,
-    StageLatency,
     TensorBatch,
 )
+from worker.motion import MotionEvent, MotionSettings
 from worker.runtime import SeatEngine
 from worker.table import Peer, Seat, TaskTable
 from worker.wire import STREAM_LIMIT, Connection, Rejects, WireError
 
 from ._advertise import Advertiser, device_properties
 from ._artifacts import ArtifactCache, ArtifactError
+from ._camera import CameraLoop
 from ._counters import AgentCounters, Drops
 from ._dataplane import DataPlane, build_engines
+from ._heartbeat import build_heartbeat
 from ._peers import Peers
 from ._recorder import FrameSource, Recorder
-from ._seats import artifacts_of, parse_seat_label, seat_label, table_problem
+from ._running import COUNTS, FrameHook, Running
+from ._seats import artifacts_of, assign_problem, seat_label
 
 log = logging.getLogger("mchair.agent")
 
 if TYPE_CHECKING:  # typing.Self is 3.11+; annotations are not evaluated at run time
     from typing import Self
-
-FrameHook = Callable[[int, np.ndarray], None]
-_PLANE_COUNTERS = ("computed", "compute_errors", "overflow_drops", "batches_sent", "local_feeds", "results_sent")
 
 
 class Agent:
@@ -64,7 +65,9 @@ class Agent:
 
     ``throttle`` ({stage index: seconds}) is a test/diagnostic hook: every push that runs a task
     of that stage on this agent also sleeps that long, as a slow device would. ``max_frames`` stops
-    the recorder after that many kept frames; ``frame_hook(tag, frame)`` sees every kept frame.
+    each recorder after that many kept frames; ``frame_hook(tag, frame)`` sees every kept frame.
+    ``motion`` tunes the camera loop and its detector (None: defaults); the camera's ``name``, when
+    it has one (a spec of ``worker.camera.open_camera``), is advertised as ``source``.
     """
 
     def __init__(self, name: str, secret: bytes, *, host: str = "127.0.0.1", port: int = 0,
@@ -72,28 +75,29 @@ class Agent:
                  camera: FrameSource | None = None, master: Peer | None = None, advertise: bool = False,
                  interfaces: Sequence[str] = (), device_type: str = "", backend: str = "auto",
                  throttle: Mapping[int, float] | None = None, max_frames: int | None = None,
-                 frame_hook: FrameHook | None = None, artifact_timeout_s: float = 120.0) -> None:
+                 frame_hook: FrameHook | None = None, artifact_timeout_s: float = 120.0,
+                 motion: MotionSettings | None = None) -> None:
         if not secret:
             raise ValueError("the agent needs the cluster secret")
         self.name, self.host = name, host
         self.settings = settings or AgentSettings()
         self.camera, self.master = camera, master
+        self.motion = motion or MotionSettings()
         self.throttle = dict(throttle or {})
         self.max_frames, self.frame_hook = max_frames, frame_hook
         self.artifact_timeout_s = artifact_timeout_s
         self.cache = ArtifactCache(cache_dir or self.settings.cache_dir, backend, self.settings.threads or None)
         self.rejects = Rejects(log)
         self.drops = Drops(log)
-        self.table: TaskTable | None = None
-        self.epoch = 0
-        self.recorder: Recorder | None = None
+        self.epoch = 0   # the newest the master announced (an Assign run, or a Release): older Assigns are stale
+        self.camera_loop: CameraLoop | None = None
         self._secret, self._port = secret, port
         self._advertise, self._interfaces, self._device_type = advertise, tuple(interfaces), device_type
         self._pending_epoch = 0
-        self._plane: DataPlane | None = None
-        self._received = self._almost_full_sent = self._resume_sent = 0
-        self._totals = dict.fromkeys(_PLANE_COUNTERS, 0)
-        self._frames = self._frame_drops = 0
+        self._running: Running | None = None
+        self._retired: Counter[str] = Counter()   # the counts of the tables run before
+        self._received = self._motions_sent = 0
+        self._beat_at = time.monotonic()   # of the last heartbeat: the period its statistics cover
         self._server: asyncio.AbstractServer | None = None
         self._conns: set[Connection] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -110,6 +114,20 @@ class Agent:
     def port(self) -> int:
         """The TCP port the agent listens on (the real one when it was started with 0)."""
         return self._port
+
+    @property
+    def table(self) -> TaskTable | None:
+        """The task table the agent runs now (None: it holds no seat)."""
+        return self._running.table if self._running is not None else None
+
+    @property
+    def recorder(self) -> Recorder | None:
+        """The recorder of the running table, when this device records its stream."""
+        return self._running.recorder if self._running is not None else None
+
+    @property
+    def _plane(self) -> DataPlane | None:
+        return self._running.plane if self._running is not None else None
 
     async def async_start(self) -> None:
         """Listen, start the heartbeats and advertise (when asked); returns once the agent serves."""
@@ -128,9 +146,13 @@ class Agent:
         self._port = int(self._server.sockets[0].getsockname()[1])
         self._started = True
         self._spawn(self._async_heartbeats(), "heartbeats")
+        if self.camera is not None:
+            self.camera_loop = CameraLoop(self.camera, self.motion, self._on_motion)
+            self.camera_loop.start()
         log.info("agent %s listening on %s:%d", self.name, self.host, self._port)
         if self._advertise:
-            props = device_properties(self.name, self._port, self.camera is not None, self._device_type)
+            source = str(getattr(self.camera, "name", "")) if self.camera is not None else ""
+            props = device_properties(self.name, self._port, self.camera is not None, self._device_type, source)
             self._advertiser = Advertiser(self.name, self.host, self._port, props, self._interfaces)
             try:
                 await self._advertiser.async_start()
@@ -144,14 +166,15 @@ class Agent:
         await self._done.wait()
 
     async def async_stop(self) -> None:
-        """Stop everything (idempotent): recorder, engines, server, advertisement, connections."""
+        """Stop everything (idempotent): camera, recorder, engines, server, advertisement, connections."""
         if not self._started:
             return
         self._started = False
         assert self._done is not None and self._peers is not None and self._pool is not None
         self._done.set()
-        plane, recorder, self._plane, self.recorder = self._plane, self.recorder, None, None
-        await self._async_retire(plane, recorder)
+        if self.camera_loop is not None:
+            await self.camera_loop.async_stop()
+        self._retire_running()   # its final heartbeat goes out with the flush below
         for task in [*self._tasks, *([self._assign_task] if self._assign_task else [])]:
             task.cancel()
         await asyncio.gather(*self._tasks, *([self._assign_task] if self._assign_task else []),
@@ -176,17 +199,15 @@ class Agent:
 
     def counters(self) -> AgentCounters:
         """A snapshot of every counter (totals over all epochs)."""
-        plane = {k: self._totals[k] + (getattr(self._plane, k) if self._plane else 0) for k in _PLANE_COUNTERS}
+        counts = Counter(self._retired)
+        if self._running is not None:
+            counts.update(self._running.counts())
         rejected: dict[str, int] = {}
         for r in self.rejects.summary():
             rejected[r.kind] = rejected.get(r.kind, 0) + r.count
-        rec = self.recorder
         return AgentCounters(
             epoch=self.epoch, received=self._received, rejected=rejected, dropped=self.drops.by_reason(),
-            frames=self._frames + (rec.kept if rec else 0), frame_drops=self._frame_drops + (rec.drops if rec else 0),
-            overflow_drops=plane["overflow_drops"], computed=plane["computed"], compute_errors=plane["compute_errors"],
-            batches_sent=plane["batches_sent"], local_feeds=plane["local_feeds"], results_sent=plane["results_sent"],
-            almost_full_sent=self._almost_full_sent, resume_sent=self._resume_sent,
+            **{k: counts[k] for k in COUNTS}, motions_sent=self._motions_sent,
             send_failures=dict(self._peers.failures) if self._peers else {})
 
     def fill(self, seat: Seat) -> int:
@@ -228,7 +249,10 @@ class Agent:
             if why:
                 self.drops.record(peer, "unexpected-chunk", why)
         elif isinstance(message, (Resume, AlmostFull)):
-            self._on_rate(message, peer)
+            if self._current(message.epoch, message.stream, peer, type(message).__name__) and self._running:
+                self._running.on_rate(message, peer)
+        elif isinstance(message, Release):
+            self._on_release(message, peer)
         elif isinstance(message, Shutdown):
             log.info("agent %s: shutdown asked by %s: %s", self.name, peer, message.reason)
             if self._done is not None:
@@ -238,35 +262,18 @@ class Agent:
 
     def _current(self, epoch: int, stream: str, peer: str, what: str) -> bool:
         """True when a message is of the table running now (else it is counted as dropped)."""
+        # The table's epoch, not self.epoch: a Release of another stream advances the latter only.
         if self.table is None:
-            self.drops.record(peer, "no-table", f"{what} before any Assign")
-        elif epoch < self.epoch:
-            self.drops.record(peer, "stale-epoch", f"{what} of epoch {epoch}, running {self.epoch}")
-        elif epoch > self.epoch:
-            self.drops.record(peer, "future-epoch", f"{what} of epoch {epoch}, running {self.epoch}")
+            self.drops.record(peer, "no-table", f"{what} without a table")
+        elif epoch < self.table.epoch:
+            self.drops.record(peer, "stale-epoch", f"{what} of epoch {epoch}, running {self.table.epoch}")
+        elif epoch > self.table.epoch:
+            self.drops.record(peer, "future-epoch", f"{what} of epoch {epoch}, running {self.table.epoch}")
         elif stream != self.table.stream:
             self.drops.record(peer, "wrong-stream", f"{what} of stream {stream!r}, running {self.table.stream!r}")
         else:
             return True
         return False
-
-    def _on_rate(self, message: Resume | AlmostFull, peer: str) -> None:
-        what = type(message).__name__
-        if not self._current(message.epoch, message.stream, peer, what):
-            return
-        assert self.table is not None
-        if self.recorder is None:
-            self.drops.record(peer, "unexpected", f"{what}({message.seat}) but {self.name} does not record "
-                              f"{self.table.stream}")
-        elif isinstance(message, Resume) and message.seat == "*":
-            log.info("agent %s: recording %s at %g frames/s", self.name, self.table.stream, self.table.fps)
-            self.recorder.start()
-        elif parse_seat_label(message.seat) not in set(self.table.seats):
-            self.drops.record(peer, "unknown-seat", f"{what} from {message.seat[:80]!r}")
-        elif isinstance(message, Resume):
-            self.recorder.resume(message.seat)
-        else:
-            self.recorder.almost_full(message.seat)
 
     # ---- assign
 
@@ -276,12 +283,7 @@ class Agent:
             self.drops.record(peer, "stale-epoch", f"Assign of epoch {message.epoch}, already at {newest}")
             return
         table = message.table
-        problem = "" if table.epoch == message.epoch else \
-            f"table of epoch {table.epoch} in an Assign of {message.epoch}"
-        problem = problem or table_problem(table, self.name)
-        mine = table.seats_of(self.name) if not problem else ()
-        if any(table.stages[s.stage].recorder for s in mine) and self.camera is None:
-            problem = f"{self.name} has no camera to record {table.stream}"
+        problem = assign_problem(message, self.name, self.camera_loop is not None)
         if problem:
             self.drops.record(peer, "bad-table", problem)
             self._send(table.master, Ack(epoch=message.epoch, device=self.name, ok=False, detail=problem))
@@ -289,6 +291,7 @@ class Agent:
         self._pending_epoch = message.epoch
         if self._assign_task is not None:
             self._assign_task.cancel()  # superseded: the newer table wins
+        mine = table.seats_of(self.name)
         self._assign_task = asyncio.get_running_loop().create_task(self._async_prepare(table, mine),
                                                                    name=f"assign-{message.epoch}")
 
@@ -298,17 +301,8 @@ class Agent:
         needed = sorted({sha for seat in mine for sha in artifacts_of(table, seat)})
         missing = [sha for sha in needed if not self.cache.has(sha)]
         try:
-            futures = [self.cache.expect(sha) for sha in missing]
-            for sha in missing:
-                self._send(table.master, ArtifactRequest(device=self.name, sha256=sha))
-            if futures:
-                # asyncio.wait (unlike gather) leaves the futures alone when this task is cancelled.
-                _, late = await asyncio.wait(futures, timeout=self.artifact_timeout_s)
-                if late:
-                    raise ArtifactError(f"{len(late)} of {len(missing)} artifacts did not arrive in "
-                                        f"{self.artifact_timeout_s:g} s")
-                for f in futures:
-                    f.result()  # a sha256 mismatch raises here
+            await self.cache.async_fetch(missing, lambda sha: self._send(
+                table.master, ArtifactRequest(device=self.name, sha256=sha)), self.artifact_timeout_s)
             loop = asyncio.get_running_loop()
             engines = await loop.run_in_executor(self._pool, build_engines, table, mine, self.cache.runner)
         except asyncio.CancelledError:
@@ -319,34 +313,48 @@ class Agent:
             self._pending_epoch = self.epoch  # the master may send the same epoch again
             self._send(table.master, Ack(epoch=table.epoch, device=self.name, ok=False, detail=detail[:500]))
             return
-        await self._async_install(table, engines)
+        self._install(table, engines)
         labels = ", ".join(seat_label(s) for s in mine) or "no seat"
         log.info("agent %s runs epoch %d: %s (%d fetched)", self.name, table.epoch, labels, len(missing))
         self._send(table.master, Ack(epoch=table.epoch, device=self.name, ok=True,
                                      detail=f"{labels}; {len(missing)} artifacts fetched"))
 
-    async def _async_install(self, table: TaskTable, engines: dict[Seat, SeatEngine]) -> None:
+    def _install(self, table: TaskTable, engines: dict[Seat, SeatEngine]) -> None:
         """Switch to ``table``: new engines and recorder first, then the old ones stop."""
         assert self._pool is not None
-        old_plane, old_recorder = self._plane, self.recorder
-        self.table, self.epoch = table, table.epoch
-        self._plane = DataPlane(self.name, table, engines, self._pool, self._send, self._on_pressure, self.drops,
-                                self.throttle)
-        records = any(table.stages[s.stage].recorder for s in engines)
-        self.recorder = Recorder(self.camera, table.frame_shape, table.fps, self._on_frame,
-                                 max_frames=self.max_frames) if records and self.camera is not None else None
-        await self._async_retire(old_plane, old_recorder)
+        old, self.epoch = self._running, table.epoch
+        self._running = Running(self.name, table, engines, self._pool, self._send, self.drops, self.camera_loop,
+                                throttle=self.throttle, max_frames=self.max_frames, frame_hook=self.frame_hook)
+        self._retire(old)
 
-    async def _async_retire(self, plane: DataPlane | None, recorder: Recorder | None) -> None:
-        """Stop a data plane and a recorder no longer current, keeping their counts in the totals."""
-        if recorder is not None:
-            await recorder.async_stop()
-            self._frames += recorder.kept
-            self._frame_drops += recorder.drops
-        if plane is not None:
-            await plane.async_close()
-            for key in _PLANE_COUNTERS:
-                self._totals[key] += getattr(plane, key)
+    def _on_release(self, message: Release, peer: str) -> None:
+        newest = max(self.epoch, self._pending_epoch)
+        if message.epoch <= newest:
+            self.drops.record(peer, "stale-epoch", f"Release of epoch {message.epoch}, already at {newest}")
+            return
+        if self._assign_task is not None:
+            self._assign_task.cancel()   # its table is older than the release: it must not start after it
+            self._assign_task = None
+        # Epochs are global to the master: even a release of another stream makes older Assigns stale.
+        self.epoch = message.epoch
+        if self.table is not None and self.table.stream == message.stream:
+            log.info("agent %s released from stream %s: %s", self.name, message.stream, message.reason)
+            self._retire_running()
+
+    def _retire_running(self) -> None:
+        running, self._running = self._running, None   # first: the counters must not count it twice
+        self._retire(running)
+
+    def _retire(self, running: Running | None) -> None:
+        """Stop a table no longer current, keeping its counts; the master gets the camera frame numbers
+        of its recorder's last tags in a final heartbeat."""
+        if running is None:
+            return
+        running.close()
+        self._retired.update(running.counts())
+        if running.recorder is not None:
+            table = running.table
+            self._send(table.master, self._heartbeat(table.epoch, running.plane, running.recorder))
 
     # ---- sending
 
@@ -354,52 +362,34 @@ class Agent:
         if self._peers is not None:
             self._peers.send(peer, message)
 
-    def _on_frame(self, tag: int, value: np.ndarray, captured_ns: int, frame: int) -> None:
-        if self.frame_hook is not None:
-            self.frame_hook(tag, value)
-        if self._plane is not None:
-            self._plane.feed_frame(tag, value, captured_ns, frame)
+    def _on_motion(self, event: MotionEvent) -> None:
+        moving = event.kind == "start"
+        target = self._master_peer()
+        log.info("agent %s: motion %s on its camera (score %.3f)%s", self.name, "started" if moving else "stopped",
+                 event.score, "" if target is not None else "; no master to tell yet")
+        if target is not None:
+            self._motions_sent += 1
+            self._send(target, Motion(device=self.name, camera=self.name, moving=moving, score=event.score,
+                                      time_ns=time.time_ns()))
 
-    def _on_pressure(self, seat: Seat, full: bool) -> None:
-        """Tell the recorder (this agent's own, or the recording device's) that ``seat`` is (no longer) full."""
-        table = self.table
-        if table is None:
-            return
-        label = seat_label(seat)
-        if full:
-            self._almost_full_sent += 1
-        else:
-            self._resume_sent += 1
-        recorder_device = table.seat(0, 0, 0).device
-        if recorder_device == self.name and self.recorder is not None:
-            (self.recorder.almost_full if full else self.recorder.resume)(label)
-            return
-        cls = AlmostFull if full else Resume
-        self._send(table.peer(recorder_device), cls(epoch=table.epoch, seat=label, stream=table.stream))
+    def _master_peer(self) -> Peer | None:
+        """Where reports go: the master of the running table, else the one the agent was given."""
+        return self.table.master if self.table is not None else self.master
+
+    def _heartbeat(self, epoch: int, plane: DataPlane | None, recorder: Recorder | None) -> Heartbeat:
+        """A heartbeat of ``epoch`` with ``plane``'s statistics since the last heartbeat."""
+        period = max(time.monotonic() - self._beat_at, 1e-3)
+        return build_heartbeat(self.name, epoch, plane, recorder, period, self.counters().drops)
 
     async def _async_heartbeats(self) -> None:
-        period = self.settings.heartbeat_s
-        process = psutil.Process()
-        last = time.monotonic()
         while True:
-            await asyncio.sleep(period)
-            now = time.monotonic()
-            target = self.table.master if self.table is not None else self.master
-            plane = self._plane
-            ips, latency = plane.take_stats(max(now - last, 1e-3)) if plane else (0.0, {})
-            last = now
-            if target is None:
-                continue  # nobody to report to until the first Assign names the master
-            try:
-                rss = process.memory_info().rss / 2**20
-            except psutil.Error:
-                rss = 0.0
-            first_tag, frames = self.recorder.take_numbers() if self.recorder is not None else (-1, ())
-            self._send(target, Heartbeat(
-                device=self.name, epoch=self.epoch, time_ns=time.time_ns(),
-                queue_fill=plane.queue_fill() if plane else 0.0, ips=ips,
-                stage_latency_ms=tuple(StageLatency(stage=k, ms=v) for k, v in latency.items()),
-                drops=self.counters().drops, rss_mb=rss, first_tag=first_tag, frames=frames))
+            await asyncio.sleep(self.settings.heartbeat_s)
+            table, target = self.table, self._master_peer()
+            # Built even with nobody to tell: taking the statistics starts the next period afresh.
+            beat = self._heartbeat(table.epoch if table is not None else self.epoch, self._plane, self.recorder)
+            self._beat_at = time.monotonic()
+            if target is not None:
+                self._send(target, beat)
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=f"{self.name}-{name}")

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import logging
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,11 +75,27 @@ class ArtifactCache:
         if current is not None and not current.done.done():
             return current.done
         self.directory.mkdir(parents=True, exist_ok=True)
-        part = self.path(sha256).with_suffix(".part")
+        # Agents on one machine may share a cache directory: each writes its own part file.
+        part = self.path(sha256).with_suffix(f".{os.getpid()}.part")
         part.unlink(missing_ok=True)
         assembly = _Assembly(-1, part, asyncio.get_running_loop().create_future())
         self._assemblies[sha256] = assembly
         return assembly.done
+
+    async def async_fetch(self, missing: Sequence[str], request: Callable[[str], None], timeout_s: float) -> None:
+        """``request(sha256)`` each missing artifact and wait until all arrived and verified (ArtifactError if
+        some did not in ``timeout_s``, or did not verify)."""
+        futures = [self.expect(sha) for sha in missing]
+        for sha in missing:
+            request(sha)
+        if not futures:
+            return
+        # asyncio.wait (unlike gather) leaves the futures alone when the waiting task is cancelled.
+        _, late = await asyncio.wait(futures, timeout=timeout_s)
+        if late:
+            raise ArtifactError(f"{len(late)} of {len(missing)} artifacts did not arrive in {timeout_s:g} s")
+        for f in futures:
+            f.result()  # a sha256 mismatch raises here
 
     def expecting(self, sha256: str) -> bool:
         """True while chunks of ``sha256`` are awaited."""

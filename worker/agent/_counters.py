@@ -70,6 +70,7 @@ class AgentCounters:
     results_sent: int
     almost_full_sent: int
     resume_sent: int
+    motions_sent: int = 0          # Motion messages (motion started or stopped on this device's camera)
     send_failures: Mapping[str, int] = field(default_factory=dict)  # per device: failed sends and connects
 
     @property

@@ -65,12 +65,13 @@ class _Done:
     outputs: list[Output]
     waiting: int
     seconds: float
+    runs: int = 0          # runs of the stage in the push: tags whose tasks all ran (SeatEngine.tags_run)
     error: Exception | None = None
 
 
 @dataclass
 class _Stats:
-    """Per-stage compute time and finished tags since the last heartbeat."""
+    """Per-stage compute time, stage runs (SeatEngine.tags_run) and finished tags since the last heartbeat."""
 
     seconds: float = 0.0
     runs: int = 0
@@ -153,15 +154,24 @@ class DataPlane:
         return max((self.fill(s) / self.table.buffer for s in self._engines), default=0.0)
 
     def take_stats(self, period_s: float) -> tuple[float, dict[str, float]]:
-        """(tags per second of the busiest stage, mean compute ms per stage) since the last call."""
+        """(tags per second of the busiest stage, mean compute ms per run of each stage's tasks) since the last call.
+
+        The master compares the ms per run with the plan's predicted run time to detect CPU contention;
+        a stage that ran no tag is left out.
+        """
         stats, self._stats = self._stats, {}
         ips = max((len(s.tags) / period_s for s in stats.values()), default=0.0)
         latency = {self.table.stages[i].name: 1000 * s.seconds / s.runs for i, s in stats.items() if s.runs}
         return ips, latency
 
-    async def async_close(self) -> None:
-        """Stop the loop (a push in the compute thread finishes; its outputs are dropped)."""
+    def close(self) -> None:
+        """Stop the loop now: no output is routed and no counter moves after this (a push in the
+        compute thread finishes; its outputs are dropped)."""
         self._task.cancel()
+
+    async def async_close(self) -> None:
+        """``close`` and wait for the loop to end."""
+        self.close()
         try:
             await self._task
         except asyncio.CancelledError:
@@ -210,7 +220,7 @@ class DataPlane:
     def _compute(self, work: _Work) -> _Done:
         """In the compute thread: push the values, time it (and slow it down when throttled)."""
         engine = self._engines[work.seat]
-        runs, start, outputs = engine.runs, time.perf_counter(), []
+        runs, tags_run, start, outputs = engine.runs, engine.tags_run, time.perf_counter(), []
         error: Exception | None = None
         try:
             for name, value, piece in work.values:
@@ -220,7 +230,7 @@ class DataPlane:
         delay = self._throttle.get(work.seat.stage, 0.0)
         if delay > 0 and engine.runs > runs:
             time.sleep(delay)   # test/diagnostic hook: a slow stage (see Agent's ``throttle``)
-        return _Done(outputs, engine.waiting(), time.perf_counter() - start, error)
+        return _Done(outputs, engine.waiting(), time.perf_counter() - start, engine.tags_run - tags_run, error)
 
     def _finish(self, work: _Work, done: _Done, queue_ms: float) -> None:
         seat = work.seat
@@ -241,7 +251,7 @@ class DataPlane:
                 del metas[tag]
         stats = self._stats.setdefault(seat.stage, _Stats())
         stats.seconds += done.seconds
-        stats.runs += 1
+        stats.runs += done.runs
         if done.outputs:
             self._route(seat, done.outputs, 1000 * done.seconds)
             stats.tags.update(o.tag for o in done.outputs)

@@ -9,12 +9,12 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from worker.camera import CameraSource, open_camera
 from worker.cluster import load_cluster
 from worker.errors import UserError
 from worker.table import Peer
 
 from ._agent import Agent
-from ._recorder import synthetic_camera
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -25,16 +25,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cluster", default="cluster.yaml", help="the cluster configuration (default cluster.yaml)")
     parser.add_argument("--port", type=int, help="TCP port to listen on (default: agent.port of the cluster; 0: any)")
     parser.add_argument("--host", help="address to listen on (default: the cluster's first interface, else all)")
-    parser.add_argument("--camera", choices=("synthetic", "none"), default="synthetic",
-                        help="frame source when this device records (default synthetic)")
+    parser.add_argument("--camera", default="synthetic", metavar="SPEC",
+                        help="this device's camera: none, or synthetic[:SEED[:SCRIPT]] (SCRIPT: steps like "
+                             "still30,move60,cut1), file:PATH, device:N, rtsp://..., picamera, dir:PATH "
+                             "(default synthetic, seeded with --seed)")
     parser.add_argument("--no-advertise", action="store_true", help="do not advertise with zeroconf")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic camera (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of --camera synthetic (default 0)")
     parser.add_argument("--log-level", choices=LOG_LEVELS, default="INFO", type=str.upper,
                         help="logging level (default INFO)")
 
 
+def open_camera_option(spec: str, seed: int) -> CameraSource | None:
+    """The camera ``--camera`` names (None for ``none``; plain ``synthetic`` is seeded with ``seed``)."""
+    if spec == "none":
+        return None
+    # Seeded here so the source the agent advertises names the seed: the master replays that camera.
+    return open_camera(f"synthetic:{seed}" if spec == "synthetic" else spec)
+
+
 def build_agent(args: argparse.Namespace) -> Agent:
-    """The agent the options describe; UserError (ConfigError) for a bad name, cluster file or secret."""
+    """The agent the options describe; UserError (ConfigError) for a bad name, cluster file, secret or camera."""
     name = args.name.strip()
     if not name or any(c.isspace() for c in name) or ":" in name:
         raise UserError(f"--name {args.name!r}: expected a device name without spaces or ':'")
@@ -43,8 +53,9 @@ def build_agent(args: argparse.Namespace) -> Agent:
     cluster = load_cluster(args.cluster)
     secret = cluster.secret()
     host = args.host or (cluster.interfaces[0] if cluster.interfaces else "0.0.0.0")
+    camera = open_camera_option(args.camera, args.seed)   # last: nothing else can fail once it is open
     return Agent(name, secret, host=host, port=cluster.agent.port if args.port is None else args.port,
-                 settings=cluster.agent, camera=synthetic_camera(args.seed) if args.camera == "synthetic" else None,
+                 settings=cluster.agent, camera=camera, motion=cluster.motion,
                  master=Peer("master", cluster.master.host, cluster.master.port),
                  advertise=cluster.discovery == "zeroconf" and not args.no_advertise,
                  interfaces=cluster.interfaces)
@@ -55,7 +66,12 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     agent = build_agent(args)
-    asyncio.run(_async_serve(agent))
+    try:
+        asyncio.run(_async_serve(agent))
+    finally:
+        close = getattr(agent.camera, "close", None)   # CameraSource has close(); a bare FrameSource may not
+        if callable(close):
+            close()
     return 0
 
 
@@ -92,4 +108,4 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m worker.agent"
         return 130
 
 
-__all__ = ["LOG_LEVELS", "add_arguments", "build_agent", "main", "run"]
+__all__ = ["LOG_LEVELS", "add_arguments", "build_agent", "main", "open_camera_option", "run"]

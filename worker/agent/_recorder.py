@@ -1,14 +1,14 @@
-"""The recorder's camera loop: frames at the table's fps, a sampling rate lowered by back-pressure.
+"""The recorder of one epoch: tags the camera frames it keeps, lowering its sampling rate under back-pressure.
 
-The camera runs at full speed whatever the rate (a real camera does); the recorder keeps one frame
-in ``2**halvings`` and numbers only the kept ones (tag 0, 1, ...), so windows downstream never
+The camera loop (``_camera.py``) reads the camera at the table's fps while the recorder records and
+offers it every frame with its camera frame number. The recorder keeps one frame in ``2**halvings``
+and numbers only the kept ones (tag 0, 1, ... from every new table), so windows downstream never
 meet a hole. Every AlmostFull halves the rate again (down to ``1/2**max_halvings``); the full rate
 comes back once every seat that said AlmostFull has said Resume. Skipped frames are drops.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import deque
@@ -17,7 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
-from worker.camera import SyntheticCamera, preprocess
+from worker.camera import open_camera, preprocess
 
 log = logging.getLogger("mchair.agent")
 
@@ -35,26 +35,24 @@ class FrameSource(Protocol):
 
 def synthetic_camera(seed: int = 0) -> FrameSource:
     """The seeded synthetic camera (the same frames as ``SyntheticCamera(seed=seed)`` anywhere)."""
-    return SyntheticCamera(seed=seed)
+    return open_camera(f"synthetic:{seed}")
 
 
 class Recorder:
-    """Reads ``camera`` at ``fps``, preprocesses kept frames to ``shape`` and hands them to ``on_frame``."""
+    """Tags the frames offered while it records, preprocessed to ``shape``, and hands them to ``on_frame``."""
 
-    def __init__(self, camera: FrameSource, shape: tuple[int, ...], fps: float, on_frame: OnFrame, *,
+    def __init__(self, shape: tuple[int, ...], fps: float, on_frame: OnFrame, *,
                  max_frames: int | None = None, max_halvings: int = MAX_HALVINGS) -> None:
-        self.camera, self.shape, self.fps = camera, tuple(shape), float(fps)
+        self.shape, self.fps = tuple(shape), float(fps)
         self._on_frame = on_frame
         self.max_frames, self.max_halvings = max_frames, max_halvings
         self.kept = 0          # frames tagged (the next tag)
-        self.frames_read = 0   # frames read from the camera (the next frame number)
         self._numbers: list[int] = []   # camera frame numbers of the tags kept since take_numbers()
-        self.drops = 0         # frames read and skipped because the rate was lowered
+        self.drops = 0         # frames offered and skipped because the rate was lowered
         self.halvings = 0
-        self.errors = 0
         self._skip = 0         # frames still to skip before the next kept one
         self._full: set[str] = set()
-        self._task: asyncio.Task[None] | None = None
+        self._started = self._stopped = False
         # (monotonic time, rate) at every change: what the tests and the logs show of the back-pressure.
         self.rate_changes: deque[tuple[float, float]] = deque(maxlen=1000)
 
@@ -65,8 +63,9 @@ class Recorder:
 
     @property
     def running(self) -> bool:
-        """True while the camera loop runs."""
-        return self._task is not None and not self._task.done()
+        """True while it records: started, not stopped, and short of ``max_frames``."""
+        return (self._started and not self._stopped
+                and (self.max_frames is None or self.kept < self.max_frames))
 
     @property
     def almost_full_seats(self) -> frozenset[str]:
@@ -74,19 +73,12 @@ class Recorder:
         return frozenset(self._full)
 
     def start(self) -> None:
-        """Start capturing (again a no-op while running)."""
-        if not self.running:
-            self._task = asyncio.get_running_loop().create_task(self._async_run(), name="recorder")
+        """Start recording (a no-op once started, or once stopped)."""
+        self._started = True
 
-    async def async_stop(self) -> None:
-        """Stop capturing and wait for the loop to end."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+    def stop(self) -> None:
+        """Stop recording for good (the epoch is over): frames offered later are ignored."""
+        self._stopped = True
 
     def almost_full(self, seat: str) -> None:
         """``seat`` is almost full: halve the sampling rate (once more)."""
@@ -104,50 +96,30 @@ class Recorder:
             self.rate_changes.append((time.monotonic(), self.rate))
             log.info("%s resumed: sampling at %.3g frames/s again", seat, self.rate)
 
-    async def _async_run(self) -> None:
-        loop = asyncio.get_running_loop()
-        period = 1.0 / self.fps
-        due = loop.time()
-        while self.max_frames is None or self.kept < self.max_frames:
-            delay = due - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            due += period
-            if due < loop.time() - period:
-                due = loop.time()  # far behind (a busy loop): go on from now rather than burst
-            self._tick()
-        log.info("recorded %d frames (%d skipped): stopping the camera", self.kept, self.drops)
+    def offer(self, frame: np.ndarray, number: int, captured_ns: int) -> None:
+        """Camera frame ``number``, read at ``captured_ns``: tag it unless the lowered rate skips it.
 
-    def _tick(self) -> None:
-        try:
-            frame = self.camera.read()
-            captured_ns = time.time_ns()
-            number, self.frames_read = self.frames_read, self.frames_read + 1
-            if self._skip > 0:
-                self._skip -= 1
-                self.drops += 1
-                return
-            self._skip = (1 << self.halvings) - 1
-            value = preprocess(frame, self.shape)
-        except Exception as exc:  # noqa: BLE001 - a failing camera must not stop the agent
-            self._error(exc)
+        An exception from preprocessing or ``on_frame`` propagates (the camera loop counts it); a
+        frame that got its tag keeps it, so tags stay without holes.
+        """
+        if not self.running:
             return
+        if self._skip > 0:
+            self._skip -= 1
+            self.drops += 1
+            return
+        self._skip = (1 << self.halvings) - 1
+        value = preprocess(frame, self.shape)
         tag, self.kept = self.kept, self.kept + 1
         self._numbers.append(number)
-        try:
-            self._on_frame(tag, value, captured_ns, number)
-        except Exception as exc:  # noqa: BLE001 - logged; the next frame gets its own chance
-            self._error(exc)
+        if not self.running:   # max_frames reached: this was the last frame
+            log.info("recorded %d frames (%d skipped): stopping", self.kept, self.drops)
+        self._on_frame(tag, value, captured_ns, number)
 
     def take_numbers(self) -> tuple[int, tuple[int, ...]]:
         """(first tag, camera frame numbers) of the frames kept since the last call: which frame each tag is."""
         numbers, self._numbers = tuple(self._numbers), []
         return (self.kept - len(numbers) if numbers else -1), numbers
 
-    def _error(self, exc: Exception) -> None:
-        self.errors += 1
-        if self.errors == 1 or self.errors % 1000 == 0:
-            log.error("camera frame failed (%d so far): %s: %s", self.errors, type(exc).__name__, exc)
 
-
-__all__ = ["MAX_HALVINGS", "FrameSource", "Recorder", "synthetic_camera"]
+__all__ = ["MAX_HALVINGS", "FrameSource", "OnFrame", "Recorder", "synthetic_camera"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from worker.messages import Assign
 from worker.table import Seat, TaskTable
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -77,6 +78,17 @@ def table_problem(table: TaskTable, device: str) -> str:
     return ""
 
 
+def assign_problem(message: Assign, device: str, has_camera: bool) -> str:
+    """Why ``device`` (with a camera or not) cannot take ``message`` ('' when it can)."""
+    table = message.table
+    if table.epoch != message.epoch:
+        return f"table of epoch {table.epoch} in an Assign of {message.epoch}"
+    problem = table_problem(table, device)
+    if not problem and not has_camera and any(table.stages[s.stage].recorder for s in table.seats_of(device)):
+        problem = f"{device} has no camera to record {table.stream}"
+    return problem
+
+
 def artifacts_of(table: TaskTable, seat: Seat) -> list[str]:
     """The artifacts ``seat`` runs (its shard's for the split task), as SeatEngine loads them."""
     stage = table.stages[seat.stage]
@@ -90,4 +102,4 @@ def artifacts_of(table: TaskTable, seat: Seat) -> list[str]:
     return out
 
 
-__all__ = ["artifacts_of", "is_sha256", "parse_seat_label", "seat_label", "table_problem"]
+__all__ = ["artifacts_of", "assign_problem", "is_sha256", "parse_seat_label", "seat_label", "table_problem"]

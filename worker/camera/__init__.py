@@ -11,8 +11,10 @@ from ._sources import (
     ScriptStep,
     VideoFileCamera,
     open_camera,
+    parse_script,
 )
 from ._synthetic import SyntheticCamera
 
 __all__ = ["CameraSource", "DeviceCamera", "EndOfStream", "ImageDirCamera", "PiCamera", "ScriptStep",
-           "ScriptedCamera", "SyntheticCamera", "VideoFileCamera", "open_camera", "preprocess"]
+           "ScriptedCamera", "SyntheticCamera", "VideoFileCamera", "open_camera", "parse_script",
+           "preprocess"]

@@ -2,7 +2,9 @@
 (OpenCV's BGR is converted), ``close()`` releases the device, ``name`` says where frames come from.
 
 ``open_camera(spec)`` builds one from a command-line spec:
-``synthetic[:SEED]``, ``file:PATH``, ``device:N``, ``rtsp://...``, ``picamera``, ``dir:PATH``.
+``synthetic[:SEED[:SCRIPT]]``, ``file:PATH``, ``device:N``, ``rtsp://...``, ``picamera``, ``dir:PATH``.
+A source's ``name`` is a spec that opens the same source again (the master replays synthetic
+cameras with it).
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ SCRIPT_KINDS = ("still", "move", "cut")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
 OPEN_TIMEOUT_MS = 5000   # a dead RTSP host should fail fast, not after FFmpeg's 30 s default
-SPECS = "synthetic[:SEED], file:PATH, device:N, rtsp://..., picamera or dir:PATH"
+SPECS = "synthetic[:SEED[:SCRIPT]], file:PATH, device:N, rtsp://..., picamera or dir:PATH"
+SYNTHETIC_SPEC = ("synthetic:SEED with an integer seed, or synthetic:SEED:SCRIPT with SCRIPT comma-separated "
+                  "steps KIND[N] (KIND still|move|cut, N frames >= 1, e.g. still30,move60,cut1)")
 
 
 class EndOfStream(EOFError):
@@ -91,7 +95,8 @@ class ScriptedCamera(_Source):
                  height: int = 120, width: int = 160, shapes: int = 4) -> None:
         self.seed, self.height, self.width, self.shapes = seed, height, width, shapes
         self.script = tuple(_step(s, i) for i, s in enumerate(script or [ScriptStep("move", 1)]))
-        self.name = f"synthetic:{seed}"
+        steps = ",".join(f"{s.kind}{s.frames}" for s in self.script)
+        self.name = f"synthetic:{seed}:{steps}" if script else f"synthetic:{seed}"
         self.index = 0          # frames read so far
         self.kind = ""          # the script kind of the last frame read
         self.cuts = 0           # scene cuts so far
@@ -270,15 +275,35 @@ def _natural(name: str) -> list[Any]:
     return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", name) if part]
 
 
+def parse_script(script: str) -> tuple[ScriptStep, ...]:
+    """``still30,move60,cut1`` as script steps (a bare kind is one frame); ValueError if malformed."""
+    steps = []
+    for part in script.split(","):
+        match = re.fullmatch(r"(still|move|cut)([0-9]*)", part.strip())
+        if match is None or (match[2] and int(match[2]) < 1):
+            raise ValueError(f"bad script step {part!r}")
+        steps.append(ScriptStep(match[1], int(match[2] or 1)))
+    return tuple(steps)
+
+
+def _synthetic(spec: str, arg: str) -> ScriptedCamera:
+    seed, has_script, script = arg.partition(":")
+    try:
+        if (arg and not re.fullmatch(r"[0-9]+", seed)) or (has_script and not script):
+            raise ValueError(spec)
+        return ScriptedCamera(int(seed or 0), parse_script(script) if has_script else None)
+    except ValueError:
+        raise UserError(f"camera {spec!r}: expected {SYNTHETIC_SPEC}") from None
+
+
 def open_camera(spec: str) -> CameraSource:
-    """The camera source named by ``spec`` (synthetic[:SEED], file:PATH, device:N, rtsp://..., picamera, dir:PATH)."""
+    """The camera source named by ``spec`` (synthetic[:SEED[:SCRIPT]], file:PATH, device:N, rtsp://..., picamera,
+    dir:PATH)."""
     kind, _, arg = spec.partition(":")
     if spec.startswith(URL_SCHEMES):
         return DeviceCamera(spec)
     if kind == "synthetic":
-        if arg and not re.fullmatch(r"\d+", arg):
-            raise UserError(f"camera {spec!r}: expected synthetic:SEED with an integer seed")
-        return ScriptedCamera(int(arg or 0))
+        return _synthetic(spec, arg)
     if kind == "file" and arg:
         return VideoFileCamera(arg)
     if kind == "dir" and arg:
@@ -291,4 +316,4 @@ def open_camera(spec: str) -> CameraSource:
 
 
 __all__ = ["CameraSource", "DeviceCamera", "EndOfStream", "ImageDirCamera", "PiCamera", "ScriptStep",
-           "ScriptedCamera", "VideoFileCamera", "open_camera"]
+           "ScriptedCamera", "VideoFileCamera", "open_camera", "parse_script"]

@@ -9,10 +9,13 @@ Every key, with its default::
       quiet_frames: 15      # motion stops after this many consecutive still frames
       thumbnail_width: 64   # frames are compared as grey thumbnails this wide (>= 8)
       blur: 5               # Gaussian kernel size (odd; 1: no blur), smooths sensor noise away
+      fps: 10.0             # camera frames read per second while not recording (> 0; recording: the table's fps)
+      enabled: true         # false: only `mchair motion` starts streams
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -29,6 +32,8 @@ class MotionSettings:
     quiet_frames: int = 15
     thumbnail_width: int = 64
     blur: int = 5
+    fps: float = 10.0
+    enabled: bool = True
 
 
 def parse_motion_settings(raw: Any, file: str = "cluster.yaml") -> MotionSettings:
@@ -45,9 +50,15 @@ def parse_motion_settings(raw: Any, file: str = "cluster.yaml") -> MotionSetting
     blur = v.integer(m.get("blur", d.blur), "motion.blur", minimum=1)
     if blur % 2 == 0:
         raise v.fail("motion.blur", "an odd integer >= 1 (1: no blur)", blur)
+    fps = v.number(m.get("fps", d.fps), "motion.fps", positive=True)
+    if not math.isfinite(fps):   # a zero period would read the camera in a busy loop
+        raise v.fail("motion.fps", "a finite positive number", fps)
+    enabled = m.get("enabled", d.enabled)
+    if not isinstance(enabled, bool):
+        raise v.fail("motion.enabled", "true or false", enabled)
     return MotionSettings(
         threshold, min_area,
         v.integer(m.get("start_frames", d.start_frames), "motion.start_frames", minimum=1),
         v.integer(m.get("quiet_frames", d.quiet_frames), "motion.quiet_frames", minimum=1),
         v.integer(m.get("thumbnail_width", d.thumbnail_width), "motion.thumbnail_width", minimum=8),
-        blur)
+        blur, fps, enabled)

@@ -16,7 +16,15 @@ import numpy as np
 
 from worker.executor import Runner
 from worker.stream import Window, builtin_step
-from worker.table import CAMERA_FRAME, InputSpec, Route, Seat, StageSpec, TaskSpec, TaskTable
+from worker.table import (
+    CAMERA_FRAME,
+    InputSpec,
+    Route,
+    Seat,
+    StageSpec,
+    TaskSpec,
+    TaskTable,
+)
 
 
 @dataclass(frozen=True)
@@ -86,10 +94,12 @@ class SeatEngine:
         # A task never runs for the first tags of a stream, whose windows would start before tag 0:
         # a tag is done when the tasks that can run for it have.
         self._first = table.first_tags(seat.stage)
+        self._complete_from = max(self._first.values(), default=0)
         self._routes: dict[str, list[Route]] = {}
         for r in self.stage.routes:
             self._routes.setdefault(r.name, []).append(r)
-        self.runs = 0
+        self.runs = 0        # task runs
+        self.tags_run = 0    # owned tags whose tasks have all run: a run of the stage, as the plan counts
 
     def push(self, name: str, tag: int, value: np.ndarray, piece: int = 0) -> list[Output]:
         """A value (or one piece of it) arrived; returns everything that became ready to send."""
@@ -131,8 +141,11 @@ class SeatEngine:
             for name, value in zip(task.outputs, results):
                 self._stores[name].put(tag, 0, value)
                 out += self._emit(name, tag, value)
-        if all(tag in self._done[t.name] for t in self.stage.tasks if tag >= self._first[t.name]):
+        if tag in self._pending and all(tag in self._done[t.name] for t in self.stage.tasks
+                                        if tag >= self._first[t.name]):
             self._pending.discard(tag)
+            # Warm-up tags (windows not full yet) skip tasks: cheap runs would look like a fast stage.
+            self.tags_run += tag >= self._complete_from
         self._forget(tag)
         return out
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -19,7 +19,17 @@ from orchestrator.toolchain.zoo import build_model, find_spec
 from worker.agent import Agent, AgentCounters
 from worker.camera import SyntheticCamera, preprocess
 from worker.cluster import AgentSettings
-from worker.messages import Ack, ArtifactChunk, ArtifactRequest, Assign, Heartbeat, Message, Result, Resume
+from worker.messages import (
+    Ack,
+    ArtifactChunk,
+    ArtifactRequest,
+    Assign,
+    Heartbeat,
+    Message,
+    Motion,
+    Result,
+    Resume,
+)
 from worker.table import Peer, TaskTable
 from worker.wire import STREAM_LIMIT, Connection, WireError
 
@@ -38,13 +48,14 @@ def run_async(coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
 
 class FakeMaster:
     """Plays the master: answers ArtifactRequests from the partition directory (to the asking
-    device's port in ``table``), collects Acks, Results and Heartbeats, sends control messages."""
+    device's port in ``table``), collects Acks, Results, Heartbeats and Motions, sends control messages."""
 
     def __init__(self, artifacts: Path, secret: bytes = SECRET) -> None:
         self.artifacts, self.secret = artifacts, secret
         self.acks: list[Ack] = []
         self.results: list[Result] = []
         self.heartbeats: list[Heartbeat] = []
+        self.motions: list[Motion] = []
         self.requests: list[str] = []
         self.other: list[Message] = []
         self.table: TaskTable | None = None
@@ -86,6 +97,8 @@ class FakeMaster:
                     self.results.append(message)
                 elif isinstance(message, Heartbeat):
                     self.heartbeats.append(message)
+                elif isinstance(message, Motion):
+                    self.motions.append(message)
                 else:
                     self.other.append(message)
                 self._changed.set()
@@ -153,6 +166,12 @@ def squeeze(table: TaskTable, devices: list[Peer]) -> TaskTable:
     return dataclasses.replace(table, seats=seats, devices=tuple(devices))
 
 
+def frame_numbers(heartbeats: Iterable[Heartbeat], device: str, epoch: int) -> dict[int, int]:
+    """tag -> camera frame number, as ``device``'s heartbeats of ``epoch`` reported them."""
+    return {h.first_tag + i: f for h in heartbeats if h.device == device and h.epoch == epoch
+            for i, f in enumerate(h.frames)}
+
+
 def camera_frames(seed: int, count: int) -> list[np.ndarray]:
     """What the recorder's SyntheticCamera(seed) gives, preprocessed to the model input."""
     camera = SyntheticCamera(seed=seed)
@@ -168,7 +187,8 @@ def reference(frames: list[np.ndarray]) -> dict[int, np.ndarray]:
 
 @dataclasses.dataclass
 class Played:
-    """What a played stream gave: results, counters, the recorder's kept frames and rate changes."""
+    """What a played stream gave: results, counters, the recorder's kept frames (and the camera frame
+    number of each tag, from its heartbeats) and rate changes."""
 
     table: TaskTable
     results: list[Result]
@@ -180,6 +200,7 @@ class Played:
     requests: list[str]
     heartbeats: list[Heartbeat]
     seconds: float
+    numbers: dict[int, int]
 
 
 async def async_play(part: Partitioned, names: list[str], tmp: Path, *, frames: int, seed: int,
@@ -223,12 +244,17 @@ async def async_play(part: Partitioned, names: list[str], tmp: Path, *, frames: 
             await master.async_until(lambda: recorder.fill(table.seat(0, 0, 0)) == 0, 5, "the recorder drained")
             await asyncio.sleep(0.1)
             assert recorder.recorder is not None
-            return Played(table, list(master.results), want, kept, {a.name: a.counters() for a in agents},
-                          list(recorder.recorder.rate_changes), recorder.recorder.rate, list(master.requests),
-                          list(master.heartbeats), seconds)
+            rate_changes, final_rate = list(recorder.recorder.rate_changes), recorder.recorder.rate
+            counters = {a.name: a.counters() for a in agents}
         finally:
             for agent in agents:
                 await agent.async_stop()
+        # The recorder's last heartbeat, sent as it stopped, names the camera frames of its last tags.
+        await master.async_until(lambda: len(frame_numbers(master.heartbeats, names[0], 1)) >= len(kept), 5,
+                                 "the camera frame number of every tag")
+        return Played(table, list(master.results), want, kept, counters, rate_changes, final_rate,
+                      list(master.requests), list(master.heartbeats), seconds,
+                      frame_numbers(master.heartbeats, names[0], 1))
 
 
 def check_results(played: Played) -> None:

@@ -11,7 +11,8 @@ from zeroconf import ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncZeroconf
 
 from worker import __version__
-from worker.agent import SERVICE, Agent
+from worker.agent import SERVICE, Agent, device_properties
+from worker.camera import open_camera
 
 from ._harness import SECRET, run_async
 
@@ -27,8 +28,8 @@ def test_an_advertised_agent_is_found_on_loopback(tmp_path: Path) -> None:
             if state_change is ServiceStateChange.Added:
                 found.put_nowait(name)
 
-        async with Agent(NAME, SECRET, cache_dir=tmp_path, advertise=True,
-                         interfaces=["127.0.0.1"]) as agent:
+        async with Agent(NAME, SECRET, cache_dir=tmp_path, advertise=True, interfaces=["127.0.0.1"],
+                         camera=open_camera("synthetic:3:still30,move60")) as agent:
             browser_zc = AsyncZeroconf(interfaces=["127.0.0.1"])
             browser = AsyncServiceBrowser(browser_zc.zeroconf, SERVICE, handlers=[on_change])
             try:
@@ -43,5 +44,14 @@ def test_an_advertised_agent_is_found_on_loopback(tmp_path: Path) -> None:
                 await browser_zc.async_close()
 
     props = run_async(scenario(), timeout=25)
-    assert props["device"] == NAME and props["camera"] == "0" and props["version"] == __version__
+    assert props["device"] == NAME and props["camera"] == "1" and props["version"] == __version__
+    assert props["source"] == "synthetic:3:still30,move60"
     assert int(props["cores"]) >= 1 and int(props["memory_mb"]) > 0 and props["type"] and int(props["port"]) > 0
+
+
+def test_the_txt_record_names_the_camera_source() -> None:
+    props = device_properties("pi1", 7601, True, "rpi4", "synthetic:3:still30,move60")
+    assert props["camera"] == "1" and props["source"] == "synthetic:3:still30,move60"
+    props = device_properties("pi2", 7601, False)
+    assert props["camera"] == "0" and props["source"] == ""
+    assert device_properties("pi3", 1, True, "", "dir:/" + "x" * 300)["source"] == ""   # a TXT string holds 255 bytes

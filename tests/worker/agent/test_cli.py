@@ -3,6 +3,7 @@ running agent stops on a Shutdown from the master and on SIGTERM."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import socket
@@ -12,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from worker.agent import main
+from worker.agent import add_arguments, build_agent, main
+from worker.camera import ScriptedCamera
 from worker.messages import Shutdown
 from worker.wire import Connection
 
@@ -53,6 +55,33 @@ def test_bad_config_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Captur
         assert main(["--name", "pi1", "--cluster", str(cluster), "--host", "127.0.0.1", "--port", str(port),
                      "--no-advertise"]) == 2
     _one_line(capsys.readouterr().err, f"127.0.0.1:{port}")
+
+
+def test_bad_camera_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cluster = _cluster(tmp_path)
+    for spec in ("synthetic:3:walk5", "webcam", "synthetic:x"):
+        assert main(["--name", "pi1", "--cluster", str(cluster), "--no-advertise", "--camera", spec]) == 2
+        _one_line(capsys.readouterr().err, repr(spec), "expected")
+
+
+def test_camera_specs_and_motion_settings_reach_the_agent(tmp_path: Path) -> None:
+    cluster = _cluster(tmp_path)
+    with cluster.open("a") as f:
+        f.write("motion: {fps: 5, enabled: false}\n")
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+
+    def camera(*options: str) -> object:
+        agent = build_agent(parser.parse_args(["--name", "pi1", "--cluster", str(cluster), *options]))
+        assert agent.motion.fps == 5.0 and agent.motion.enabled is False
+        return agent.camera
+
+    default, seeded = camera(), camera("--camera", "synthetic", "--seed", "4")
+    scripted = camera("--camera", "synthetic:3:still30,move60", "--seed", "9")
+    assert isinstance(default, ScriptedCamera) and default.name == "synthetic:0"
+    assert isinstance(seeded, ScriptedCamera) and seeded.name == "synthetic:4"
+    assert isinstance(scripted, ScriptedCamera) and scripted.name == "synthetic:3:still30,move60"
+    assert camera("--camera", "none") is None
 
 
 def _env() -> dict[str, str]:

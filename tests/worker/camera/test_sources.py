@@ -50,6 +50,41 @@ def test_bad_script_step() -> None:
         ScriptedCamera(0, [("still", 2), ("jump", 3)])
 
 
+@pytest.mark.parametrize("spec, seed, script, name", [
+    ("synthetic", 0, [("move", 1)], "synthetic:0"),
+    ("synthetic:3", 3, [("move", 1)], "synthetic:3"),
+    ("synthetic:3:still", 3, [("still", 1)], "synthetic:3:still1"),
+    ("synthetic:12:still30,move60,cut1", 12, [("still", 30), ("move", 60), ("cut", 1)],
+     "synthetic:12:still30,move60,cut1"),
+    ("synthetic:0:move2, still3", 0, [("move", 2), ("still", 3)], "synthetic:0:move2,still3"),
+])
+def test_synthetic_specs_with_scripts(spec: str, seed: int, script: list[tuple[str, int]], name: str) -> None:
+    cam = open_camera(spec)
+    assert isinstance(cam, ScriptedCamera) and cam.seed == seed
+    assert [(s.kind, s.frames) for s in cam.script] == script
+    # The name is a spec for the same frames: what an agent advertises for the master to replay.
+    assert cam.name == name
+    again, want = open_camera(cam.name), ScriptedCamera(seed, script)
+    assert all(np.array_equal(a, b) and np.array_equal(a, c)
+               for a, b, c in zip(cam.frames(12), again.frames(12), want.frames(12)))
+
+
+def test_a_still_script_never_moves_after_its_first_frame() -> None:
+    frames = list(open_camera("synthetic:3:still").frames(5))
+    assert np.array_equal(frames[0], SyntheticCamera(seed=3).read())
+    assert all(np.array_equal(frames[0], f) for f in frames[1:])
+
+
+@pytest.mark.parametrize("spec", ["synthetic:x", "synthetic:3:", "synthetic::still", "synthetic:3:walk5",
+                                  "synthetic:3:still0", "synthetic:3:still,", "synthetic:-1",
+                                  "synthetic:3:still5:move", "synthetic:3:5still"])
+def test_bad_synthetic_specs(spec: str) -> None:
+    with pytest.raises(UserError) as err:
+        open_camera(spec)
+    message = str(err.value)
+    assert repr(spec) in message and "synthetic:SEED:SCRIPT" in message and "\n" not in message
+
+
 def _write_video(path: Path, count: int) -> list[np.ndarray]:
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (64, 48))
     assert writer.isOpened()

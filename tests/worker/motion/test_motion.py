@@ -85,6 +85,9 @@ def test_settings_defaults_and_values() -> None:
     got = parse_motion_settings({"threshold": 40, "min_area": 0.05, "start_frames": 2, "quiet_frames": 8,
                                  "thumbnail_width": 32, "blur": 1}, "c.yaml")
     assert got == MotionSettings(40, 0.05, 2, 8, 32, 1)
+    assert MotionSettings().fps == 10.0 and MotionSettings().enabled is True
+    got = parse_motion_settings({"fps": 4, "enabled": False})
+    assert got.fps == 4.0 and isinstance(got.fps, float) and got.enabled is False
 
 
 @pytest.mark.parametrize("raw, key", [
@@ -93,6 +96,9 @@ def test_settings_defaults_and_values() -> None:
     ({"min_area": 1.5}, "motion.min_area"), ({"start_frames": 0}, "motion.start_frames"),
     ({"quiet_frames": True}, "motion.quiet_frames"), ({"thumbnail_width": 4}, "motion.thumbnail_width"),
     ({"blur": 4}, "motion.blur"), ({"speed": 1}, "motion.speed"), ([1, 2], "motion"),
+    ({"fps": 0}, "motion.fps"), ({"fps": -2.5}, "motion.fps"), ({"fps": "fast"}, "motion.fps"),
+    ({"fps": float("inf")}, "motion.fps"), ({"fps": float("nan")}, "motion.fps"), ({"fps": True}, "motion.fps"),
+    ({"enabled": "yes"}, "motion.enabled"), ({"enabled": 1}, "motion.enabled"), ({"enabled": None}, "motion.enabled"),
 ])
 def test_settings_errors_name_the_key(raw: object, key: str) -> None:
     with pytest.raises(ConfigError) as err:

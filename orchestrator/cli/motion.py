@@ -1,0 +1,52 @@
+"""``mchair motion CAMERA [--stop]``: tell the master a camera saw motion (or stopped seeing it), by hand."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from pathlib import Path
+
+from worker.cluster import ClusterConfig, load_cluster
+from worker.errors import UserError
+from worker.messages import Motion
+from worker.wire import Connection
+
+TIMEOUT_S = 5.0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``motion``."""
+    p = sub.add_parser("motion", help="tell the master that CAMERA sees motion (or, with --stop, no longer)",
+                       description="Sends the Motion event a camera agent's detector sends, signed with the "
+                                   "cluster secret: for tests, and for motion that comes from elsewhere (a PIR "
+                                   "sensor, a door contact). The master starts (or stops) CAMERA's stream.")
+    p.add_argument("camera", metavar="CAMERA", help="the camera's device name")
+    p.add_argument("--stop", action="store_true", help="motion stopped: release the stream's devices")
+    p.add_argument("--cluster", type=Path, default=Path("cluster.yaml"), metavar="cluster.yaml",
+                   help="the cluster config: where the master listens, and the secret (default cluster.yaml)")
+    p.set_defaults(run=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    cluster = load_cluster(args.cluster)
+    asyncio.run(async_send_motion(cluster, args.camera, not args.stop))
+    print(f"motion {'stopped' if args.stop else 'started'} on {args.camera}: sent to the master at "
+          f"{cluster.master.host}:{cluster.master.port}")
+    return 0
+
+
+async def async_send_motion(cluster: ClusterConfig, camera: str, moving: bool, score: float = 1.0) -> None:
+    """Send one Motion event for ``camera`` to the cluster's master; UserError when it cannot be reached."""
+    host, port = cluster.master.host, cluster.master.port
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), TIMEOUT_S)
+    except (TimeoutError, OSError) as exc:
+        raise UserError(f"master at {host}:{port} (from {cluster.file or 'cluster.yaml'}): cannot connect: "
+                        f"{getattr(exc, 'strerror', None) or type(exc).__name__}") from None
+    conn = Connection(reader, writer, secret=cluster.secret(), max_bytes=cluster.agent.max_frame_bytes)
+    try:
+        await conn.async_send(Motion(device="mchair-motion", camera=camera, moving=moving, score=score,
+                                     time_ns=time.time_ns()))
+    finally:
+        await conn.async_close()
