@@ -2,7 +2,7 @@
 
 Every key, with its default::
 
-    name: home                     # the cluster; agents advertise <device>.<name>._mchair._tcp.local.
+    name: home                     # the cluster: agents advertise it (TXT cluster=), masters of others ignore them
     secret_file: cluster.secret    # HMAC key of control messages (at least 16 bytes), relative to this file
     master: {host: 127.0.0.1, port: 7400}   # where agents send results, heartbeats, artifact requests
     discovery: zeroconf            # zeroconf (agents advertise themselves) or static (the list below)
@@ -18,6 +18,8 @@ Every key, with its default::
       heartbeat_s: 1.0             # heartbeat period
     motion: {}                     # the motion detector of camera agents: keys in worker/motion/_settings.py
     game: {}                       # musical chairs (sharing, lost devices, contention): worker/_game_settings.py
+    metrics:
+      port: 0                      # master only: Prometheus metrics on http://<master.host>:<port>/metrics; 0: off
 """
 
 from __future__ import annotations
@@ -54,6 +56,13 @@ class DeviceEntry:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """Where the master serves its Prometheus metrics."""
+
+    port: int = 0      # 0: not served
+
+
+@dataclass(frozen=True)
 class AgentSettings:
     """How every agent of the cluster runs."""
 
@@ -85,6 +94,7 @@ class ClusterConfig:
     file: str = ""
     motion: MotionSettings = field(default_factory=MotionSettings)
     game: GameSettings = field(default_factory=GameSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
     def secret(self) -> bytes:
         """The HMAC key, read from ``secret_file``."""
@@ -108,7 +118,7 @@ def parse_cluster(raw: Any, file: str = "cluster.yaml") -> ClusterConfig:
     """Validate a cluster config already loaded from YAML."""
     v = Validator(file)
     top = v.mapping(raw, "", {"name", "secret_file", "master", "discovery", "interfaces", "devices", "agent",
-                              "motion", "game"})
+                              "motion", "game", "metrics"})
     base = Path(file).parent
     master = v.mapping(top.get("master", {}), "master", {"host", "port"})
     discovery = top.get("discovery", "zeroconf")
@@ -143,6 +153,7 @@ def parse_cluster(raw: Any, file: str = "cluster.yaml") -> ClusterConfig:
         v.number(a.get("heartbeat_s", defaults.heartbeat_s), "agent.heartbeat_s", positive=True))
     if agent.almost_full >= agent.buffer:
         raise v.fail("agent.almost_full", f"less than agent.buffer ({agent.buffer})", agent.almost_full)
+    metrics = v.mapping(top.get("metrics", {}) or {}, "metrics", {"port"})
     game = parse_game_settings(top.get("game"), file)
     # A timeout within one heartbeat period would lose every device between two heartbeats.
     if game.heartbeat_timeout_s <= agent.heartbeat_s:
@@ -154,7 +165,8 @@ def parse_cluster(raw: Any, file: str = "cluster.yaml") -> ClusterConfig:
         Endpoint(v.string(master.get("host", "127.0.0.1"), "master.host"),
                  v.integer(master.get("port", 7400), "master.port", minimum=0)),
         discovery, tuple(interfaces), tuple(devices), agent, file, parse_motion_settings(top.get("motion"), file),
-        game)
+        game, MetricsSettings(v.integer(metrics.get("port", 0), "metrics.port", minimum=0)))
 
 
-__all__ = ["AgentSettings", "ClusterConfig", "DeviceEntry", "Endpoint", "load_cluster", "parse_cluster"]
+__all__ = ["AgentSettings", "ClusterConfig", "DeviceEntry", "Endpoint", "MetricsSettings", "load_cluster",
+           "parse_cluster"]

@@ -221,13 +221,78 @@ class ArtifactChunk:
     data: Buffer
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatusRequest:
+    """``mchair status`` asks the master for a Status, answered on the same connection (control)."""
+
+    time_ns: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageTime:
+    """A stage's measured time per run on a device, and the plan's."""
+
+    stage: str
+    ms: float
+    expected_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceStatus:
+    """One device as the master sees it: its seats and its last heartbeat's figures."""
+
+    device: str
+    alive: bool
+    camera: bool
+    stream: str = ""
+    seats: tuple[str, ...] = ()
+    epoch: int = 0
+    queue_fill: float = 0.0
+    ips: float = 0.0
+    stage_ms: tuple[StageTime, ...] = ()
+    slowdown: float = 1.0
+    drops: int = 0
+    rss_mb: float = 0.0
+    last_heartbeat_s: float = -1.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamStatus:
+    """One camera's stream: where it runs and how fast."""
+
+    camera: str
+    active: bool
+    epoch: int = 0
+    layout: str = ""
+    devices: tuple[str, ...] = ()
+    results: int = 0
+    ips: float = 0.0
+    t_forward_p50_ms: float = 0.0
+    t_forward_p95_ms: float = 0.0
+    lost: int = 0
+    duplicates: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Status:
+    """The master's view of the cluster (control): ``mchair status`` shows it, metrics export it."""
+
+    model: str
+    profile: str
+    epoch: int
+    time_ns: int
+    reassignments: int = 0
+    devices: tuple[DeviceStatus, ...] = ()
+    streams: tuple[StreamStatus, ...] = ()
+
+
 CONTROL_TYPES: tuple[type, ...] = (Assign, Ack, Heartbeat, AlmostFull, Resume, Motion, Release, Shutdown,
-                                   ArtifactRequest, ArtifactChunk)
+                                   ArtifactRequest, ArtifactChunk, StatusRequest, Status)
 DATA_TYPES: tuple[type, ...] = (TensorBatch, Result)
 MESSAGE_TYPES: tuple[type, ...] = DATA_TYPES + CONTROL_TYPES
 
 Message = (TensorBatch | Result | Assign | Ack | Heartbeat | AlmostFull | Resume | Motion | Release | Shutdown
-           | ArtifactRequest | ArtifactChunk)
+           | ArtifactRequest | ArtifactChunk | StatusRequest | Status)
 
 
 def is_control(message: object) -> bool:

@@ -12,6 +12,8 @@ from worker.errors import UserError
 from worker.messages import Motion
 from worker.wire import Connection
 
+from .status import async_fetch_status
+
 TIMEOUT_S = 5.0
 
 
@@ -31,8 +33,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     cluster = load_cluster(args.cluster)
     asyncio.run(async_send_motion(cluster, args.camera, not args.stop))
-    print(f"motion {'stopped' if args.stop else 'started'} on {args.camera}: sent to the master at "
-          f"{cluster.master.host}:{cluster.master.port}")
+    # Messages are one-way: a signed Status back proves the master took ours (same secret).
+    status = asyncio.run(async_fetch_status(cluster))
+    cameras = {d.device for d in status.devices if d.camera}
+    note = "" if args.camera in cameras else \
+        f"; note: the master knows no camera {args.camera!r} (cameras: {', '.join(sorted(cameras)) or 'none'})"
+    print(f"motion {'stopped' if args.stop else 'started'} on {args.camera}: taken by the master at "
+          f"{cluster.master.host}:{cluster.master.port}{note}")
     return 0
 
 

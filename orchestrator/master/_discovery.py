@@ -95,6 +95,9 @@ class DeviceBrowser:
             return
         if self._only is not None and props["device"] not in self._only:
             return
+        if props.get("cluster", self.cluster.name) not in ("", self.cluster.name):
+            log.debug("ignoring %s: it belongs to cluster %r", name, props["cluster"])
+            return
         self._names[name] = props["device"]
         self._on_found(Device(Peer(props["device"], addresses[0], int(info.port or 0)), props.get("camera") == "1",
                               props.get("type", ""), float(props.get("memory_mb", 0) or 0),

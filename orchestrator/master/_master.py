@@ -28,6 +28,7 @@ from worker.messages import (
     Motion,
     Result,
     Shutdown,
+    StatusRequest,
 )
 from worker.table import Peer, TaskTable
 from worker.wire import Connection, Rejects, WireError
@@ -41,7 +42,9 @@ from ._chairs import Chairs
 from ._contention import Contention
 from ._discovery import Device
 from ._fleet import Fleet
+from ._metrics import MetricsServer
 from ._results import Inference, Results
+from ._status import cluster_status
 from ._streams import EpochRun, Reassignment, Stream
 
 CHUNK = 1024 * 1024
@@ -88,6 +91,7 @@ class Master:
                             max_queue=1 << 14)
         self._chairs = Chairs(self)
         self._server: asyncio.base_events.Server | None = None
+        self.metrics: MetricsServer | None = None   # when cluster.yaml asks for it
 
     # ---- lifecycle
 
@@ -97,6 +101,10 @@ class Master:
         port = self._server.sockets[0].getsockname()[1]
         self.peer = Peer("master", self.cluster.master.host, port)
         await self.fleet.async_start()
+        if self.cluster.metrics.port:
+            self.metrics = MetricsServer(self.cluster.master.host, self.cluster.metrics.port,
+                                          lambda: cluster_status(self))
+            await self.metrics.async_start()
         self._idle.set()
         self._game_task = asyncio.get_running_loop().create_task(self._async_games(), name="games")
         return self.peer
@@ -107,6 +115,8 @@ class Master:
             self._game_task.cancel()
             await asyncio.gather(self._game_task, return_exceptions=True)
         await self.fleet.async_stop()
+        if self.metrics is not None:
+            await self.metrics.async_stop()
         for member in self.fleet.members.values():
             self._peers.send(member.device.peer, Shutdown(reason=reason))
         await self._peers.async_flush()
@@ -253,6 +263,9 @@ class Master:
         device = ""
         try:
             async for message in conn:
+                if isinstance(message, StatusRequest):   # answered here: the asker listens on no port
+                    await conn.async_send(cluster_status(self))
+                    continue
                 name = getattr(message, "device", "")
                 if name and isinstance(message, (Heartbeat, Ack, ArtifactRequest)):
                     device = name

@@ -7,13 +7,16 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from worker.table import TaskTable
 
 from ._discovery import Device
-from ._master import Master
 from ._results import Inference, percentiles
 from ._streams import Stream
+
+if TYPE_CHECKING:
+    from ._master import Master
 
 
 @dataclass(frozen=True)

@@ -61,8 +61,8 @@ def _with_gaps(ns: list[int], ys: list[float]) -> tuple[list[float], list[float]
     return xs_out, ys_out
 
 
-def _scale(ax: Axes, values: list[float]) -> None:
-    """Log scale when the values span more than LOG_SPAN."""
+def log_scale_if_wide(ax: Axes, values: Sequence[float]) -> None:
+    """Log scale on ``ax``'s y axis when the values span more than LOG_SPAN."""
     positive = [v for v in values if v > 0]
     if positive and max(positive) / min(positive) > LOG_SPAN:
         ax.set_yscale("log")
@@ -90,7 +90,7 @@ def draw_ips(plansets: Sequence[PlanSet], path: str | Path, title: str = "") -> 
         n_max = max(n_max, ps.n_max, *ns) if ns else max(n_max, ps.n_max)
     for ax, values, ylabel, name in ((ax_ips, all_ips, "inferences per second", "Predicted IPS"),
                                      (ax_t, all_t, "t_forward (ms)", "Predicted t_forward (one frame)")):
-        _scale(ax, values)
+        log_scale_if_wide(ax, values)
         ax.set_xlim(0.5, n_max + 0.5)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("devices (n)")
@@ -106,4 +106,4 @@ def draw_ips(plansets: Sequence[PlanSet], path: str | Path, title: str = "") -> 
     return save(fig, path)
 
 
-__all__ = ["DPI", "draw_ips", "ips_series", "new_figure", "save"]
+__all__ = ["DPI", "MARKERS", "draw_ips", "ips_series", "log_scale_if_wide", "new_figure", "save"]

@@ -21,16 +21,18 @@ MAX_SOURCE_BYTES = 240   # "source=" and the spec must fit one 255-byte TXT stri
 
 
 def device_properties(device: str, port: int, camera: bool, device_type: str = "",
-                      source: str = "") -> dict[str, str]:
+                      source: str = "", cluster: str = "") -> dict[str, str]:
     """The TXT record: device, type, memory_mb, cores, camera (0/1), version, port, source (the camera's
-    spec, e.g. ``synthetic:3:still30,move60``, so the master can replay a synthetic camera; '' without)."""
+    spec, e.g. ``synthetic:3:still30,move60``, so the master can replay a synthetic camera; '' without),
+    cluster (its name in cluster.yaml: masters of other clusters on the LAN leave the agent alone)."""
     if len(source.encode()) > MAX_SOURCE_BYTES:
         # A TXT string holds 255 bytes: a cut spec would replay the wrong frames, none is better.
         log.warning("camera spec of %d bytes is too long to advertise: source left empty", len(source.encode()))
         source = ""
     return {"device": device, "type": device_type or platform.machine() or "unknown",
             "memory_mb": str(int(psutil.virtual_memory().total / 2**20)), "cores": str(os.cpu_count() or 1),
-            "camera": "1" if camera else "0", "version": __version__, "port": str(port), "source": source}
+            "camera": "1" if camera else "0", "version": __version__, "port": str(port), "source": source,
+            "cluster": cluster}
 
 
 def reachable_address(host: str) -> str:

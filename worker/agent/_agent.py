@@ -73,7 +73,7 @@ class Agent:
     def __init__(self, name: str, secret: bytes, *, host: str = "127.0.0.1", port: int = 0,
                  settings: AgentSettings | None = None, cache_dir: str | os.PathLike[str] | None = None,
                  camera: FrameSource | None = None, master: Peer | None = None, advertise: bool = False,
-                 interfaces: Sequence[str] = (), device_type: str = "", backend: str = "auto",
+                 interfaces: Sequence[str] = (), cluster: str = "", device_type: str = "", backend: str = "auto",
                  throttle: Mapping[int, float] | None = None, max_frames: int | None = None,
                  frame_hook: FrameHook | None = None, artifact_timeout_s: float = 120.0,
                  motion: MotionSettings | None = None) -> None:
@@ -93,6 +93,7 @@ class Agent:
         self.camera_loop: CameraLoop | None = None
         self._secret, self._port = secret, port
         self._advertise, self._interfaces, self._device_type = advertise, tuple(interfaces), device_type
+        self._cluster = cluster
         self._pending_epoch = 0
         self._running: Running | None = None
         self._retired: Counter[str] = Counter()   # the counts of the tables run before
@@ -152,7 +153,8 @@ class Agent:
         log.info("agent %s listening on %s:%d", self.name, self.host, self._port)
         if self._advertise:
             source = str(getattr(self.camera, "name", "")) if self.camera is not None else ""
-            props = device_properties(self.name, self._port, self.camera is not None, self._device_type, source)
+            props = device_properties(self.name, self._port, self.camera is not None, self._device_type, source,
+                                      self._cluster)
             self._advertiser = Advertiser(self.name, self.host, self._port, props, self._interfaces)
             try:
                 await self._advertiser.async_start()

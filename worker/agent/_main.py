@@ -1,4 +1,5 @@
-"""``python -m worker.agent`` (and ``mchair agent``): run one agent until SIGINT, SIGTERM or a Shutdown."""
+"""``python -m worker.agent`` (and ``mchair agent``): run one agent until SIGINT, SIGTERM or a Shutdown, or
+print the systemd unit that runs it (``--print-systemd``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from worker.errors import UserError
 from worker.table import Peer
 
 from ._agent import Agent
+from ._systemd import UNIT_FILE, systemd_unit
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -33,6 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of --camera synthetic (default 0)")
     parser.add_argument("--log-level", choices=LOG_LEVELS, default="INFO", type=str.upper,
                         help="logging level (default INFO)")
+    parser.add_argument("--print-systemd", action="store_true",
+                        help="print a systemd unit that runs this agent with these options (absolute paths, this "
+                             "Python, this user) and exit without starting anything; install it with: ... "
+                             f"--print-systemd | sudo tee {UNIT_FILE}; sudo systemctl daemon-reload; "
+                             "sudo systemctl enable --now mchair-agent")
 
 
 def open_camera_option(spec: str, seed: int) -> CameraSource | None:
@@ -43,13 +50,19 @@ def open_camera_option(spec: str, seed: int) -> CameraSource | None:
     return open_camera(f"synthetic:{seed}" if spec == "synthetic" else spec)
 
 
-def build_agent(args: argparse.Namespace) -> Agent:
-    """The agent the options describe; UserError (ConfigError) for a bad name, cluster file, secret or camera."""
+def _checked_name(args: argparse.Namespace) -> str:
+    """``--name`` stripped; UserError for a bad name or ``--port``."""
     name = args.name.strip()
     if not name or any(c.isspace() for c in name) or ":" in name:
         raise UserError(f"--name {args.name!r}: expected a device name without spaces or ':'")
     if args.port is not None and not 0 <= args.port <= 65535:
         raise UserError(f"--port {args.port}: expected 0..65535")
+    return name
+
+
+def build_agent(args: argparse.Namespace) -> Agent:
+    """The agent the options describe; UserError (ConfigError) for a bad name, cluster file, secret or camera."""
+    name = _checked_name(args)
     cluster = load_cluster(args.cluster)
     secret = cluster.secret()
     host = args.host or (cluster.interfaces[0] if cluster.interfaces else "0.0.0.0")
@@ -58,11 +71,25 @@ def build_agent(args: argparse.Namespace) -> Agent:
                  settings=cluster.agent, camera=camera, motion=cluster.motion,
                  master=Peer("master", cluster.master.host, cluster.master.port),
                  advertise=cluster.discovery == "zeroconf" and not args.no_advertise,
-                 interfaces=cluster.interfaces)
+                 interfaces=cluster.interfaces, cluster=cluster.name)
+
+
+def print_systemd(args: argparse.Namespace) -> int:
+    """Print the systemd unit for these options (``--print-systemd``); UserError for a bad name or cluster file."""
+    name = _checked_name(args)
+    # A unit pointing at a broken config would only fail at every restart: check it (and its secret) now.
+    load_cluster(args.cluster).secret()
+    # Options left at their defaults are left out: the unit runs the same agent, and reads shorter.
+    print(systemd_unit(name, args.cluster, log_level=args.log_level,
+                       camera=None if args.camera == "synthetic" else args.camera, port=args.port, host=args.host,
+                       seed=args.seed or None, no_advertise=args.no_advertise), end="")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the agent the options describe until it is stopped; UserError for bad options or config."""
+    if getattr(args, "print_systemd", False):
+        return print_systemd(args)
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     agent = build_agent(args)
@@ -108,4 +135,4 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m worker.agent"
         return 130
 
 
-__all__ = ["LOG_LEVELS", "add_arguments", "build_agent", "main", "open_camera_option", "run"]
+__all__ = ["LOG_LEVELS", "add_arguments", "build_agent", "main", "open_camera_option", "print_systemd", "run"]

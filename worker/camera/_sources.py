@@ -223,7 +223,12 @@ class PiCamera(_Source):
             # Only on Raspberry Pi OS; optional everywhere else.
             from picamera2 import Picamera2
         except ImportError:
-            raise UserError("picamera2 is not installed (pip install picamera2 on Raspberry Pi OS)") from None
+            raise UserError("picamera --camera: picamera2 is not importable (on Raspberry Pi OS: sudo apt install "
+                            "python3-picamera2, and a venv made with --system-site-packages; docs/install-pi.md)") \
+                from None
+        except ValueError as exc:   # apt's picamera2 is built against numpy 1: numpy 2 breaks its import
+            raise UserError(f"picamera --camera: picamera2 does not load with numpy {np.__version__} ({exc}); "
+                            f"install numpy<2 in the venv (docs/install-pi.md)") from None
         try:
             self._cam: Any = Picamera2()
             # libcamera's "RGB888" is B, G, R in memory; converted in read().

@@ -41,6 +41,15 @@ if TYPE_CHECKING:
     from typing import Self
 
 
+def one_line(err: str, *names: str) -> None:
+    """An agent CLI error: one line, no traceback, naming every one of ``names``."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith(("python -m worker.agent: error: ", "mchair: error: ")), lines[0]
+    for name in names:
+        assert name in lines[0], (name, lines[0])
+
+
 def run_async(coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
     """Run a test coroutine in a fresh event loop, failing it after ``timeout`` seconds."""
     return asyncio.run(asyncio.wait_for(coro, timeout))

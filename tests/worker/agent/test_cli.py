@@ -18,7 +18,7 @@ from worker.camera import ScriptedCamera
 from worker.messages import Shutdown
 from worker.wire import Connection
 
-from ._harness import SECRET, run_async
+from ._harness import SECRET, one_line, run_async
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -31,37 +31,29 @@ def _cluster(tmp_path: Path, secret: bytes = SECRET) -> Path:
     return path
 
 
-def _one_line(err: str, *names: str) -> None:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    assert lines[0].startswith(("python -m worker.agent: error: ", "mchair: error: ")), lines[0]
-    for name in names:
-        assert name in lines[0], (name, lines[0])
-
-
 def test_bad_config_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--name", "pi1", "--cluster", str(tmp_path / "missing.yaml")]) == 2
-    _one_line(capsys.readouterr().err, "missing.yaml")
+    one_line(capsys.readouterr().err, "missing.yaml")
     cluster = _cluster(tmp_path, secret=b"short")
     assert main(["--name", "pi1", "--cluster", str(cluster)]) == 2
-    _one_line(capsys.readouterr().err, "secret_file", "at least 16")
+    one_line(capsys.readouterr().err, "secret_file", "at least 16")
     cluster = _cluster(tmp_path)
     assert main(["--name", "bad name", "--cluster", str(cluster)]) == 2
-    _one_line(capsys.readouterr().err, "--name")
+    one_line(capsys.readouterr().err, "--name")
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         assert main(["--name", "pi1", "--cluster", str(cluster), "--host", "127.0.0.1", "--port", str(port),
                      "--no-advertise"]) == 2
-    _one_line(capsys.readouterr().err, f"127.0.0.1:{port}")
+    one_line(capsys.readouterr().err, f"127.0.0.1:{port}")
 
 
 def test_bad_camera_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cluster = _cluster(tmp_path)
     for spec in ("synthetic:3:walk5", "webcam", "synthetic:x"):
         assert main(["--name", "pi1", "--cluster", str(cluster), "--no-advertise", "--camera", spec]) == 2
-        _one_line(capsys.readouterr().err, repr(spec), "expected")
+        one_line(capsys.readouterr().err, repr(spec), "expected")
 
 
 def test_camera_specs_and_motion_settings_reach_the_agent(tmp_path: Path) -> None:
@@ -124,4 +116,4 @@ def test_mchair_agent_reports_a_bad_cluster_file(tmp_path: Path) -> None:
                              str(tmp_path / "nope.yaml")], cwd=tmp_path, env=_env(), capture_output=True, text=True,
                             timeout=60, check=False)
     assert result.returncode == 2
-    _one_line(result.stderr, "nope.yaml")
+    one_line(result.stderr, "nope.yaml")

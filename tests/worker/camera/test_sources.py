@@ -135,9 +135,20 @@ def test_missing_and_bad_sources(tmp_path: Path) -> None:
         assert repr(spec) in str(err.value) and "\n" not in str(err.value)
 
 
+def test_picamera2_built_for_numpy_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Broken:   # what importing apt's picamera2 under numpy 2 raises
+        def __getattr__(self, name: str) -> None:
+            raise ValueError("numpy.dtype size changed, may indicate binary incompatibility")
+
+    monkeypatch.setitem(sys.modules, "picamera2", Broken())
+    with pytest.raises(UserError, match=r"picamera2 does not load with numpy .*numpy<2") as err:
+        open_camera("picamera")
+    assert "\n" not in str(err.value)
+
+
 def test_missing_picamera2(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "picamera2", None)   # makes the import fail even on a Pi
-    with pytest.raises(UserError, match=r"picamera2 is not installed \(pip install picamera2"):
+    with pytest.raises(UserError, match=r"picamera2 is not importable \(on Raspberry Pi OS: sudo apt install"):
         open_camera("picamera")
     with pytest.raises(UserError, match="picamera2"):
         PiCamera()

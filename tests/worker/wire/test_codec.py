@@ -48,6 +48,7 @@ PINNED = {
     "Heartbeat": "d1e72d73949e5204", "AlmostFull": "435050fd9aeef93d", "Resume": "43c1f3f914811d2c",
     "Motion": "9c10c82e31b072e0", "Release": "b7f2f3cfc6883bc9", "Shutdown": "3408042dcf6e9a4c",
     "ArtifactRequest": "0e71a3a0b144e402", "ArtifactChunk": "76b68d3280977338",
+    "StatusRequest": "caca78d0711cb009", "Status": "e4627869dd7894ed",
 }
 
 
