@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from worker.errors import UserError
-from worker.executor import BACKENDS
+from worker.executor import BACKENDS, litert_available
 
 from ..profile import (
     MB,
@@ -122,6 +122,10 @@ def _model(args: argparse.Namespace) -> int:
                                  ("--budget", args.budget, 0), ("--idle-w", args.idle_w, 0),
                                  ("--busy-w", args.busy_w, 0), ("--threads", args.threads, 1)):
         _check(flag, value, minimum)
+    if args.backend == "litert" and not litert_available():
+        # Else every layer would be skipped and an empty profile written.
+        raise UserError("--backend litert: LiteRT is not installed (pip install ai-edge-litert; "
+                        "docs/troubleshooting.md)")
     out = args.out or Path("profiles") / f"{args.name or default_name()}.yaml"
     previous = load_profile(out) if out.exists() else None
     name = args.name or (previous.name if previous else default_name())

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from functools import cache
 
 from ._base import Runner, TensorSpec
 from ._litert import LiteRTRunner, litert_available
 from ._numpy import NumpyRunner
 
 BACKENDS = ("auto", "litert", "numpy")
+log = logging.getLogger("mchair.executor")
 
 
 def load_model(model: str | os.PathLike[str] | bytes, backend: str = "auto",
@@ -18,7 +21,16 @@ def load_model(model: str | os.PathLike[str] | bytes, backend: str = "auto",
         raise ValueError(f"executor backend {backend!r}: expected one of {', '.join(BACKENDS)}")
     if backend == "litert" or (backend == "auto" and litert_available()):
         return LiteRTRunner(model, threads)
+    if backend == "auto":
+        _say_numpy_fallback()
     return NumpyRunner(model)
+
+
+@cache
+def _say_numpy_fallback() -> None:
+    # Once per process: a Pi quietly running the reference executor is 10-100x slower than planned.
+    log.warning("LiteRT is not installed: models run on the numpy reference executor (slow); "
+                "pip install ai-edge-litert (docs/troubleshooting.md)")
 
 
 __all__ = ["BACKENDS", "LiteRTRunner", "NumpyRunner", "Runner", "TensorSpec", "litert_available",

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from worker.errors import UserError
+
 from ._base import TensorSpec, check_feeds
 
 
@@ -34,8 +36,8 @@ class LiteRTRunner:
     def __init__(self, model: str | os.PathLike[str] | bytes, threads: int | None = None) -> None:
         cls = interpreter_class()
         if cls is None:
-            raise RuntimeError("LiteRT is not installed: pip install ai-edge-litert "
-                               "(or tflite-runtime with numpy < 2)")
+            raise UserError("backend litert: LiteRT is not installed (pip install ai-edge-litert on x86_64 and "
+                            "aarch64, or tflite-runtime with numpy < 2; docs/troubleshooting.md)")
         if isinstance(model, bytes):
             self.path = "<bytes>"
             self._interp = cls(model_content=model, num_threads=threads)
