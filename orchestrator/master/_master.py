@@ -92,6 +92,8 @@ class Master:
         self._chairs = Chairs(self)
         self._server: asyncio.base_events.Server | None = None
         self.metrics: MetricsServer | None = None   # when cluster.yaml asks for it
+        self._conns: set[Connection] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
 
     # ---- lifecycle
 
@@ -123,6 +125,10 @@ class Master:
         await self._peers.async_close()
         if self._server is not None:
             self._server.close()
+            for conn in list(self._conns):
+                conn.close()   # their handlers see the end of the stream and return (no cancelled tasks)
+            if self._handlers:
+                await asyncio.wait(self._handlers, timeout=2.0)
             await self._server.wait_closed()
 
     async def async_wait_devices(self, count: int, timeout: float = 30.0) -> list[Device]:
@@ -260,6 +266,11 @@ class Master:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = Connection(reader, writer, secret=self.secret, max_bytes=self.cluster.agent.max_frame_bytes,
                           rejects=self.rejects)
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
+        self._conns.add(conn)
         device = ""
         try:
             async for message in conn:
@@ -274,8 +285,9 @@ class Master:
         except (WireError, ConnectionError, EOFError):
             pass
         finally:
+            self._conns.discard(conn)
             conn.close()
-        if device:
+        if device and self._server is not None and self._server.is_serving():
             await self.fleet.async_probe(device)   # a crashed agent: lost now, not after the timeout
 
     async def _handle(self, message: Message) -> None:
