@@ -7,80 +7,66 @@ schemas. Control messages carry an HMAC with the cluster secret on the wire; dat
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from functools import cache
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .codecs import CODECS, RAW, Buffer, Codec, parse_codec  # noqa: F401 - CODECS, Buffer: re-exported
+
 if TYPE_CHECKING:  # worker/table.py imports nothing from here; the wire resolves it lazily
     from .table import TaskTable
-
-# Tensor bytes as they come: bytes from a file, a memoryview of an array or of a received frame.
-Buffer = bytes | bytearray | memoryview
-
-# Only plain numeric types: np.frombuffer with "object" (or any pointer-holding dtype) on bytes
-# from the network would build Python objects out of attacker-chosen addresses.
-DTYPES = frozenset({"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-                    "float16", "float32", "float64"})
-
-# Tensor payload encodings; only "raw" is handled by Tensor.array(), the others by the codecs stage.
-CODECS = frozenset({"raw", "fp16", "uint8-affine"})
-
-
-@cache
-def _wire_dtype(dtype: str) -> np.dtype:
-    # The wire is little-endian whatever the host is (Pis are, but tests may run elsewhere).
-    if dtype not in DTYPES:
-        raise ValueError(f"unsupported tensor dtype {dtype!r} (expected one of {sorted(DTYPES)})")
-    return np.dtype(dtype).newbyteorder("<")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Tensor:
-    """One named tensor: dtype, shape and its bytes (C order, little-endian), never copied on the wire."""
+    """One named tensor: its decoded dtype and shape, and its payload in a codec (worker.codecs).
+
+    A raw payload is the elements in C order, little-endian, never copied on the wire.
+    """
 
     name: str
     dtype: str
     shape: tuple[int, ...]
     data: Buffer
     codec: str = "raw"
+    params: Buffer = b""
 
     def __post_init__(self) -> None:
-        # Checked here so that a lying shape from the network is rejected when the message is
-        # decoded, not later inside a stage.
-        if self.codec not in CODECS:
-            raise ValueError(f"tensor {self.name!r}: unknown codec {self.codec!r}")
-        if any(d < 0 for d in self.shape):
-            raise ValueError(f"tensor {self.name!r}: negative dimension in shape {self.shape}")
-        if self.codec == "raw":
-            expected = math.prod(self.shape) * _wire_dtype(self.dtype).itemsize
-            nbytes = memoryview(self.data).nbytes
-            if nbytes != expected:
-                raise ValueError(f"tensor {self.name!r}: {nbytes} bytes for {self.dtype} {self.shape} "
-                                 f"(expected {expected})")
+        # Checked here so that a lying shape, unknown codec or forged params from the network are
+        # rejected when the message is decoded, not later inside a stage.
+        try:
+            parse_codec(self.codec).check(self.dtype, self.shape, self.data, self.params)
+        except ValueError as exc:
+            raise ValueError(f"tensor {self.name!r}: {exc}") from None
 
     @classmethod
     def from_array(cls, name: str, array: np.ndarray) -> Tensor:
-        """A tensor that shares the array's memory (copies only if it is not C-contiguous little-endian)."""
-        wire = _wire_dtype(array.dtype.name)
-        flat = np.ascontiguousarray(array, dtype=wire).reshape(-1)  # reshape(-1) makes 0-d arrays 1-d
-        return cls(name=name, dtype=array.dtype.name, shape=tuple(int(d) for d in array.shape),
-                   data=memoryview(flat).cast("B"))
+        """A raw tensor that shares the array's memory (copies only if it is not C-contiguous little-endian)."""
+        return encode_tensor(name, array, RAW)
 
     def array(self) -> np.ndarray:
-        """A read-only numpy view of the bytes (zero-copy; a decoded tensor views the received frame)."""
-        if self.codec != "raw":
-            raise ValueError(f"tensor {self.name!r} is {self.codec}-encoded: decode the codec first")
-        out = np.frombuffer(self.data, dtype=_wire_dtype(self.dtype)).reshape(self.shape)
-        out.flags.writeable = False  # the buffer may be a frame other tensors also view
-        return out
+        """The decoded tensor, read-only: raw views the bytes (a received frame), lossy codecs give float32."""
+        try:
+            return parse_codec(self.codec).decode(self.dtype, self.shape, self.data, self.params)
+        except ValueError as exc:
+            raise ValueError(f"tensor {self.name!r}: {exc}") from None
 
     @property
     def nbytes(self) -> int:
-        """Size of the payload in bytes."""
-        return memoryview(self.data).nbytes
+        """Bytes the tensor's payload takes in the message: data and params."""
+        return memoryview(self.data).nbytes + len(self.params)
+
+
+def encode_tensor(name: str, array: np.ndarray, codec: str | Codec = "raw") -> Tensor:
+    """``array`` as a Tensor in ``codec`` (a name or a Codec); ValueError naming the tensor if refused."""
+    chosen = parse_codec(codec) if isinstance(codec, str) else codec
+    try:
+        encoded = chosen.encode(array)
+    except ValueError as exc:
+        raise ValueError(f"tensor {name!r}: {exc}") from None
+    return Tensor(name=name, dtype=encoded.dtype, shape=tuple(int(d) for d in array.shape), data=encoded.data,
+                  codec=encoded.codec, params=encoded.params)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -71,7 +71,7 @@ def _batch(size: int) -> TensorBatch:
     return TensorBatch(epoch=1, stream="cam0", tag=0, source="bench", tensors=(Tensor.from_array("x", values),))
 
 
-def _best_seconds(fn: Callable[[], object], budget: float) -> float:
+def best_seconds(fn: Callable[[], object], budget: float) -> float:
     """Best mean time of one call over batches filling ``budget`` seconds."""
     fn()  # warm-up: first-touch page faults, fastavro's schema caches
     start = time.perf_counter()
@@ -124,8 +124,8 @@ def _wire_times(size: int, budget: float) -> tuple[float, float, float, float]:
     payload = encode(batch, None)
     if decode(payload, None).tensors[0].data != raw:
         raise RuntimeError("decode(encode(batch)) differs from the batch")
-    return (_best_seconds(lambda: bytearray(raw), budget), _best_seconds(lambda: encode_parts(batch, None), budget),
-            _best_seconds(lambda: encode(batch, None), budget), _best_seconds(lambda: decode(payload, None), budget))
+    return (best_seconds(lambda: bytearray(raw), budget), best_seconds(lambda: encode_parts(batch, None), budget),
+            best_seconds(lambda: encode(batch, None), budget), best_seconds(lambda: decode(payload, None), budget))
 
 
 def _hop(args: argparse.Namespace) -> int:
