@@ -32,6 +32,7 @@ class Member:
     alive: bool
     last_heard: float
     held: set[str] = field(default_factory=set)   # artifacts it has loaded (sha256)
+    joined: bool = True                           # False for a listed device never heard from yet
 
 
 class Fleet:
@@ -52,7 +53,7 @@ class Fleet:
             for device in static_devices(self.cluster):
                 if self._only is None or device.name in self._only:
                     # Alive once it is heard from: a listed device may be switched off.
-                    self.members[device.name] = Member(device, False, self._clock())
+                    self.members[device.name] = Member(device, False, self._clock(), joined=False)
         else:
             self._browser = DeviceBrowser(self.cluster, self.found, self.gone, self._only)
             await self._browser.async_start()
@@ -118,7 +119,8 @@ class Fleet:
         member.last_heard = self._clock()
         if not member.alive:
             member.alive = True
-            self._change(f"{name} is back")
+            self._change(f"{name} {'is back' if member.joined else 'joined'}")
+            member.joined = True
 
     def lose(self, name: str, why: str) -> None:
         """``name`` is gone (``why``): its seats must be re-played."""
