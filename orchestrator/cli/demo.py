@@ -52,7 +52,10 @@ async def _run_cluster(args: argparse.Namespace) -> int:
     profile = find_profile(args.profile)
     print(f"building {spec.name} (cached after the first run) ...", file=sys.stderr, flush=True)
     build_model(spec)
-    local = LocalCluster(args.work_dir, args.devices, args.seed)
+    # The stream starts once every agent is found (the synthetic video's motion would start it on the
+    # first, then re-seat it as the others join): the figures are then those of the whole cluster.
+    # `mchair bench reassign` and tests/orchestrator/master/test_chairs.py play the game itself.
+    local = LocalCluster(args.work_dir, args.devices, args.seed, settings={"motion": {"enabled": False}})
     print(f"starting {args.devices} agents on 127.0.0.1 (logs in {args.work_dir / 'logs'}) ...", file=sys.stderr,
           flush=True)
     master, devices = await local.async_start_with_master(args.model, profile)
