@@ -142,6 +142,11 @@ class TaskTable:
                     firsts[task.name] = start
         return firsts
 
+    @property
+    def sink(self) -> StageSpec:
+        """The stage that sends the model's outputs to the master."""
+        return next(s for s in self.stages if s.results)
+
     def first_complete_tag(self, stage: int) -> int:
         """The first tag for which every task of ``stage`` can run."""
         return max(self.first_tags(stage).values(), default=0)

@@ -70,7 +70,7 @@ async def _async_first_result(master: Master, stream: Stream, epochs_before: int
     raise UserError(f"stream {stream.camera} gave no result within {WAIT_S:g} s; see {master.work_dir}/logs")
 
 
-async def _async_turn(master: Master, local: LocalCluster, camera: str, other: str | None) -> float:
+async def _async_turn(master: Master, camera: str, other: str | None) -> float:
     """``other`` stops seeing motion and ``camera`` starts: seconds until ``camera``'s first result."""
     config = master.cluster
     stream = master.streams.get(camera)
@@ -115,7 +115,7 @@ async def _async_alternate(args: argparse.Namespace, profile: Profile) -> tuple[
     try:
         for i in range(args.alternations):
             camera, other = cameras[i % 2], (cameras[(i + 1) % 2] if i else None)
-            took = await _async_turn(master, local, camera, other)
+            took = await _async_turn(master, camera, other)
             (first if i < 2 else warm).append(took)
             print(f"  turn {i + 1:2d}: {camera} {took:.3f} s", file=sys.stderr, flush=True)
         figures = [stream_figures(s) for s in master.streams.values()]
@@ -130,7 +130,7 @@ async def _async_cold(args: argparse.Namespace, profile: Profile, index: int) ->
     local = LocalCluster(args.work_dir / f"cold{index}", args.devices, cameras=2, settings=NO_DETECTOR)
     master, _ = await local.async_start_with_master(args.model, profile)
     try:
-        return await _async_turn(master, local, local.recorder, None)
+        return await _async_turn(master, local.recorder, None)
     finally:
         await local.async_stop_with(master, "benchmark over")
 

@@ -8,13 +8,10 @@ import time
 from pathlib import Path
 
 from worker.cluster import ClusterConfig, load_cluster
-from worker.errors import UserError
 from worker.messages import Motion
-from worker.wire import Connection
 
+from ._master_link import async_connect_master
 from .status import async_fetch_status
-
-TIMEOUT_S = 5.0
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -45,13 +42,7 @@ def _run(args: argparse.Namespace) -> int:
 
 async def async_send_motion(cluster: ClusterConfig, camera: str, moving: bool, score: float = 1.0) -> None:
     """Send one Motion event for ``camera`` to the cluster's master; UserError when it cannot be reached."""
-    host, port = cluster.master.host, cluster.master.port
-    try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), TIMEOUT_S)
-    except (TimeoutError, OSError) as exc:
-        raise UserError(f"master at {host}:{port} (from {cluster.file or 'cluster.yaml'}): cannot connect: "
-                        f"{getattr(exc, 'strerror', None) or type(exc).__name__}") from None
-    conn = Connection(reader, writer, secret=cluster.secret(), max_bytes=cluster.agent.max_frame_bytes)
+    conn = await async_connect_master(cluster)
     try:
         await conn.async_send(Motion(device="mchair-motion", camera=camera, moving=moving, score=score,
                                      time_ns=time.time_ns()))

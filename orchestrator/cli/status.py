@@ -14,11 +14,11 @@ from pathlib import Path
 from worker.cluster import ClusterConfig, load_cluster
 from worker.errors import UserError
 from worker.messages import Status, StatusRequest
-from worker.wire import Connection, WireError
+from worker.wire import WireError
 
+from ._master_link import TIMEOUT_S, async_connect_master, master_where
 from ._table import format_table
 
-TIMEOUT_S = 5.0
 DEVICE_HEADERS = ("device", "alive", "stream", "seats", "epoch", "queue", "IPS", "stage ms (plan)", "slowdown",
                   "drops", "RSS MB", "heard s ago")
 STREAM_HEADERS = ("stream", "motion", "epoch", "devices", "results", "IPS", "t_forward p50 / p95 ms", "lost",
@@ -54,7 +54,7 @@ def _run(args: argparse.Namespace) -> int:
 async def _async_show(cluster: ClusterConfig, every: float | None, as_json: bool) -> None:
     terminal = sys.stdout.isatty() and not as_json
     if terminal and every is not None:
-        from rich.live import Live   # rich only where a terminal shows it
+        from rich.live import Live  # rich only where a terminal shows it
         with Live(auto_refresh=False) as live:
             while True:
                 live.update(rich_view(await async_fetch_status(cluster)), refresh=True)
@@ -75,13 +75,8 @@ async def _async_show(cluster: ClusterConfig, every: float | None, as_json: bool
 
 async def async_fetch_status(cluster: ClusterConfig) -> Status:
     """Ask the cluster's master for its Status; UserError when it cannot be reached or does not answer."""
-    host, port = cluster.master.host, cluster.master.port
-    where = f"master at {host}:{port} (from {cluster.file or 'cluster.yaml'})"
-    try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), TIMEOUT_S)
-    except (OSError, TimeoutError) as exc:
-        raise UserError(f"{where}: cannot connect: {getattr(exc, 'strerror', None) or type(exc).__name__}") from None
-    conn = Connection(reader, writer, secret=cluster.secret(), max_bytes=cluster.agent.max_frame_bytes)
+    where = master_where(cluster)
+    conn = await async_connect_master(cluster)
     try:
         await conn.async_send(StatusRequest(time_ns=time.time_ns()))
         answer = await asyncio.wait_for(conn.async_receive(), TIMEOUT_S)

@@ -106,11 +106,10 @@ class Chairs:
         peers = [self._peer(d) for d in order]
         table = bind(choice.plan, manifest, spec_of(m.model), peers, recorder, m.peer, epoch,
                      m.cluster.agent.buffer, m.cluster.agent.almost_full, m.fps)
-        sink = next(s for s in table.stages if s.results)
         moved = Reassignment(epoch, stream.camera, reason, old.plan.layout() if old else "", choice.plan.layout(),
                              tuple(p.device for p in old.table.devices) if old else (), tuple(order), event_ns,
                              choice.seating.bytes_to_load)
-        return EpochRun(choice.plan, table, Results(epoch, sink.shards), moved), False
+        return EpochRun(choice.plan, table, Results(epoch, table.sink.shards), moved), False
 
     def seat_artifacts(self, plan: Plan) -> list[frozenset[str]]:
         """The artifacts each seat of ``plan`` needs, in seat order (partitions the plan if new)."""
@@ -145,10 +144,9 @@ class Chairs:
             freed[stream.camera] = [p for p in run.table.devices if p.device not in seated]
         if any(freed.values()):
             epoch = m.next_epoch()
-            alive = {d.name for d in m.fleet.alive()}
             for camera, peers in freed.items():
                 for peer in peers:
-                    if peer.device in alive:
+                    if m.fleet.is_alive(peer.device):
                         m.send(peer, Release(epoch=epoch, stream=camera, reason=reason))
 
     async def _async_start(self, started: list[tuple[Stream, EpochRun]]) -> None:
@@ -165,7 +163,7 @@ class Chairs:
                 if not missing:
                     del pending[epoch]
                     self._started(stream, run, acks)
-                elif any(m.fleet.device(d) is None or d not in {x.name for x in m.fleet.alive()} for d in missing):
+                elif not all(m.fleet.is_alive(d) for d in missing):
                     del pending[epoch]   # the fleet change queued the next round already
                 elif loop.time() > deadline:
                     del pending[epoch]

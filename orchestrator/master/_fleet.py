@@ -71,6 +71,11 @@ class Fleet:
         """The devices alive now, in name order."""
         return [m.device for name, m in sorted(self.members.items()) if m.alive]
 
+    def is_alive(self, name: str) -> bool:
+        """True while ``name`` is alive."""
+        member = self.members.get(name)
+        return member is not None and member.alive
+
     def device(self, name: str) -> Device | None:
         """A known device by name (alive or not)."""
         member = self.members.get(name)

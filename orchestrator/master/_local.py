@@ -30,7 +30,7 @@ class LocalCluster:
 
     def __init__(self, work_dir: Path, devices: int, seed: int = 0, log_level: str = "WARNING", cameras: int = 1,
                  camera_specs: Sequence[str] = (), settings: Mapping[str, Any] | None = None) -> None:
-        self.work_dir, self.count, self.seed, self.log_level = work_dir, devices, seed, log_level
+        self.work_dir, self.seed, self.log_level = work_dir, seed, log_level
         self._run = secrets.token_hex(2)   # several local clusters may run at once (tests): names must differ
         self.names = [f"pi{i}-{self._run}" for i in range(devices)]
         self.cameras = {self.names[i]: (camera_specs[i] if i < len(camera_specs) else f"synthetic:{seed + i}")
@@ -39,6 +39,11 @@ class LocalCluster:
         self.processes: dict[str, asyncio.subprocess.Process] = {}
         self.config_path = work_dir / "cluster.yaml"
         self._secret_written = False
+
+    @property
+    def count(self) -> int:
+        """Agents of this run (those added later included)."""
+        return len(self.names)
 
     @property
     def recorder(self) -> str:
@@ -79,7 +84,6 @@ class LocalCluster:
         """Start one more agent (``camera``: its source or none); its name."""
         name = f"pi{len(self.names)}-{self._run}"
         self.names.append(name)
-        self.count += 1
         if camera != "none":
             self.cameras[name] = camera
         await self._async_spawn(name)

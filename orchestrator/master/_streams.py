@@ -71,8 +71,7 @@ class EpochRun:
     @property
     def lost(self) -> int:
         """Recorded tags that can produce a result but did not (in flight when the epoch ended, or dropped)."""
-        sink = next(s for s in self.table.stages if s.results)
-        first = self.table.first_complete_tag(sink.index)
+        first = self.table.first_complete_tag(self.table.sink.index)
         expected = max(0, self.recorded - first)
         return max(0, expected - len(self.results.inferences))
 
@@ -89,21 +88,16 @@ class Stream:
     active: bool = False
     since: float = 0.0                      # time.monotonic() of the motion that started it
     runs: list[EpochRun] = field(default_factory=list)
-    running: EpochRun | None = None         # the epoch whose table the devices run
-
-    @property
-    def current(self) -> EpochRun | None:
-        """The epoch whose table the devices run now (None: the stream holds no devices)."""
-        return self.running
+    current: EpochRun | None = None         # the epoch whose table the devices run (None: it holds none)
 
     def start(self, run: EpochRun) -> None:
         """A new epoch was assigned (the previous stays open until the new one's first result)."""
         self.runs.append(run)
-        self.running = run
+        self.current = run
 
     def release(self) -> list[Inference]:
         """The stream's devices were released: no epoch runs; every epoch closes."""
-        self.running = None
+        self.current = None
         return [i for r in self.runs for i in self.close(r)]
 
     def close(self, run: EpochRun) -> list[Inference]:

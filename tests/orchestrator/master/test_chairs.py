@@ -75,7 +75,7 @@ def check_stream(master: Master, local: LocalCluster, camera: str, model: str = 
     assert frames == sorted(set(frames)), "results in capture order, none twice"
     assert stream.duplicates() == 0 and master.rejects.count() == 0
     for run in stream.runs:   # every recorded tag that could give a result did, or is counted lost
-        first = run.table.first_complete_tag(next(s.index for s in run.table.stages if s.results))
+        first = run.table.first_complete_tag(run.table.sink.index)
         missing = set(range(first, run.recorded)) - {i.tag for i in run.results.inferences}
         assert run.lost == len(missing), (run.epoch, run.lost, sorted(missing))
     verdict = verify_runs(find_spec(model), local.cameras[camera], stream.runs)

@@ -59,7 +59,7 @@ def run(table: TaskTable, directory: Path, frames: list[np.ndarray], seed: int
     rng = random.Random(seed)
     in_flight: list[tuple[Seat, str, int, np.ndarray, int]] = []
     results: dict[int, dict[int, np.ndarray]] = {}
-    final_shards = next(s.shards for s in table.stages if s.results)
+    final_shards = table.sink.shards
     for tag, frame in enumerate(frames):
         pending = engines[recorder].push(CAMERA_FRAME, tag, frame)
         while pending or in_flight:

@@ -1,0 +1,27 @@
+"""A signed connection from a command (``mchair motion``, ``mchair status``) to the cluster's master."""
+
+from __future__ import annotations
+
+import asyncio
+
+from worker.cluster import ClusterConfig
+from worker.errors import UserError
+from worker.wire import Connection
+
+TIMEOUT_S = 5.0
+
+
+def master_where(cluster: ClusterConfig) -> str:
+    """How errors name the master: its address and the file that gave it."""
+    return f"master at {cluster.master.host}:{cluster.master.port} (from {cluster.file or 'cluster.yaml'})"
+
+
+async def async_connect_master(cluster: ClusterConfig) -> Connection:
+    """A connection to the cluster's master with the cluster's secret; UserError when it cannot be reached."""
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(cluster.master.host, cluster.master.port), TIMEOUT_S)
+    except (OSError, TimeoutError) as exc:
+        raise UserError(f"{master_where(cluster)}: cannot connect: "
+                        f"{getattr(exc, 'strerror', None) or type(exc).__name__}") from None
+    return Connection(reader, writer, secret=cluster.secret(), max_bytes=cluster.agent.max_frame_bytes)
