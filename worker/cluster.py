@@ -16,8 +16,11 @@ Every key, with its default::
       buffer: 64                   # tags a stage may hold
       almost_full: 48              # at this many, the recorder is asked to lower its rate
       heartbeat_s: 1.0             # heartbeat period
+      send_mbps: 0                 # cap on what an agent sends, all peers together (emulates a slow shared
+                                   # link on loopback for benchmarks and tests); 0: no cap
     motion: {}                     # the motion detector of camera agents: keys in worker/motion/_settings.py
     game: {}                       # musical chairs (sharing, lost devices, contention): worker/_game_settings.py
+    codecs: {}                     # tensor codecs the planner may use per link, error budget: worker/_codec_settings.py
     metrics:
       port: 0                      # master only: Prometheus metrics on http://<master.host>:<port>/metrics; 0: off
 """
@@ -28,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._codec_settings import CodecSettings, parse_codec_settings
 from ._game_settings import GameSettings, parse_game_settings
 from ._yaml import Validator, read_yaml
 from .errors import ConfigError
@@ -73,6 +77,7 @@ class AgentSettings:
     buffer: int = 64
     almost_full: int = 48
     heartbeat_s: float = 1.0
+    send_mbps: float = 0.0
 
     @property
     def max_frame_bytes(self) -> int:
@@ -95,6 +100,7 @@ class ClusterConfig:
     motion: MotionSettings = field(default_factory=MotionSettings)
     game: GameSettings = field(default_factory=GameSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    codecs: CodecSettings = field(default_factory=CodecSettings)
 
     def secret(self) -> bytes:
         """The HMAC key, read from ``secret_file``."""
@@ -118,7 +124,7 @@ def parse_cluster(raw: Any, file: str = "cluster.yaml") -> ClusterConfig:
     """Validate a cluster config already loaded from YAML."""
     v = Validator(file)
     top = v.mapping(raw, "", {"name", "secret_file", "master", "discovery", "interfaces", "devices", "agent",
-                              "motion", "game", "metrics"})
+                              "motion", "game", "metrics", "codecs"})
     base = Path(file).parent
     master = v.mapping(top.get("master", {}), "master", {"host", "port"})
     discovery = top.get("discovery", "zeroconf")
@@ -150,7 +156,10 @@ def parse_cluster(raw: Any, file: str = "cluster.yaml") -> ClusterConfig:
         v.number(a.get("max_frame_mb", defaults.max_frame_mb), "agent.max_frame_mb", positive=True),
         v.integer(a.get("buffer", defaults.buffer), "agent.buffer", minimum=2),
         v.integer(a.get("almost_full", defaults.almost_full), "agent.almost_full", minimum=1),
-        v.number(a.get("heartbeat_s", defaults.heartbeat_s), "agent.heartbeat_s", positive=True))
+        v.number(a.get("heartbeat_s", defaults.heartbeat_s), "agent.heartbeat_s", positive=True),
+        v.number(a.get("send_mbps", defaults.send_mbps), "agent.send_mbps"))
+    if agent.send_mbps < 0:
+        raise v.fail("agent.send_mbps", "0 (no cap) or a positive rate in Mbit/s", agent.send_mbps)
     if agent.almost_full >= agent.buffer:
         raise v.fail("agent.almost_full", f"less than agent.buffer ({agent.buffer})", agent.almost_full)
     metrics = v.mapping(top.get("metrics", {}) or {}, "metrics", {"port"})
@@ -165,8 +174,9 @@ def parse_cluster(raw: Any, file: str = "cluster.yaml") -> ClusterConfig:
         Endpoint(v.string(master.get("host", "127.0.0.1"), "master.host"),
                  v.integer(master.get("port", 7400), "master.port", minimum=0)),
         discovery, tuple(interfaces), tuple(devices), agent, file, parse_motion_settings(top.get("motion"), file),
-        game, MetricsSettings(v.integer(metrics.get("port", 0), "metrics.port", minimum=0)))
+        game, MetricsSettings(v.integer(metrics.get("port", 0), "metrics.port", minimum=0)),
+        parse_codec_settings(top.get("codecs"), file))
 
 
-__all__ = ["AgentSettings", "ClusterConfig", "DeviceEntry", "Endpoint", "MetricsSettings", "load_cluster",
-           "parse_cluster"]
+__all__ = ["AgentSettings", "ClusterConfig", "CodecSettings", "DeviceEntry", "Endpoint", "MetricsSettings", "load_cluster",
+           "parse_codec_settings", "parse_cluster"]

@@ -129,6 +129,16 @@ class StageLatency:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LinkBytes:
+    """Tensor bytes a device sent to one peer over a heartbeat period: encoded, and before encoding."""
+
+    peer: str
+    codec: str
+    bytes: int
+    raw_bytes: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Heartbeat:
     """An agent's periodic health report to the master (control)."""
 
@@ -142,6 +152,7 @@ class Heartbeat:
     rss_mb: float = 0.0
     first_tag: int = -1  # recorder: the tag of frames[0]
     frames: tuple[int, ...] = ()  # recorder: camera frame numbers of the tags kept since the last heartbeat
+    links: tuple[LinkBytes, ...] = ()  # tensor bytes sent to each peer since the last heartbeat
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -224,6 +235,16 @@ class StageTime:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LinkStatus:
+    """One outgoing link of a device: its codec and tensor bytes per second (encoded and raw)."""
+
+    peer: str
+    codec: str
+    bytes_per_s: float
+    raw_bytes_per_s: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeviceStatus:
     """One device as the master sees it: its seats and its last heartbeat's figures."""
 
@@ -240,6 +261,7 @@ class DeviceStatus:
     drops: int = 0
     rss_mb: float = 0.0
     last_heartbeat_s: float = -1.0
+    links: tuple[LinkStatus, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -257,6 +279,8 @@ class StreamStatus:
     t_forward_p95_ms: float = 0.0
     lost: int = 0
     duplicates: int = 0
+    error_budget: float = 0.0   # the plan's codecs keep the output error under this (0: lossless only)
+    output_error: float = -1.0  # largest relative error of the checked results; -1: not checked
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

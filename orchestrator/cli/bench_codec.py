@@ -5,7 +5,8 @@ ReLU activations, and real activations of a built-in model run on a synthetic ca
 the bytes the tensor takes in its message, the ratio to raw, encode and decode MB/s of the
 tensor's float32 bytes, the MB/s of a whole hop (encode, Avro message, decode, array), and the
 largest error relative to the tensor's largest magnitude. Raw, measured in the same run, is the
-baseline of every table.
+baseline of every table. Then (``_codec_link``) a model planned with and without codecs on a
+62 Mbps shared medium: planned and measured IPS, and the output error the codecs cost.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from worker.camera import SyntheticCamera, preprocess
+from worker.cluster import CodecSettings
 from worker.codecs import CODECS
 from worker.errors import UserError
 from worker.executor import load_model
@@ -28,11 +30,15 @@ from worker.wire import decode, encode_parts
 
 from ..toolchain.partition import partition
 from ..toolchain.source import open_model
+from ._codec_args import add_codec_arguments, codec_settings
+from ._codec_link import link_table, run_link_benchmark
 from ._table import format_table, human_bytes
 from .bench_wire import best_seconds, parse_size
 
 DEFAULT_SIZES = ("16KB", "256KB", "4MB")
 DEFAULT_MODEL = "alexnet-tiny"
+LINK_MODEL = "alexnet"   # its 227x227 frames (618 KB) outrun 62 Mbps at 30 fps raw, not compressed
+LINK_CODECS = CodecSettings(("raw", "raw+zstd", "fp16", "uint8+zstd", "uint8-channel+zstd"), 0.02)
 CHANNELS = 64          # last axis of the synthetic tensors (what uint8-channel quantizes by)
 REAL_TENSORS = 2       # the largest activations of the model's first block
 _HEADERS = ("size", "codec", "bytes", "/ raw", "enc MB/s", "dec MB/s", "enc+dec MB/s", "hop MB/s", "max err")
@@ -73,6 +79,16 @@ def add_benchmarks(bsub: argparse._SubParsersAction) -> None:
                    help="time spent per codec and tensor (default 0.3)")
     p.add_argument("--model", default=DEFAULT_MODEL, metavar="M",
                    help=f"built-in model whose activations are measured too (default {DEFAULT_MODEL})")
+    link = p.add_argument_group("a plan with and without codecs on a slow shared link (planned, and measured "
+                                "on local agents whose senders are capped)")
+    link.add_argument("--link-model", default=LINK_MODEL, metavar="M", help=f"model (default {LINK_MODEL})")
+    link.add_argument("--link-profile", default="xeon-2core", metavar="P", help="profile (default xeon-2core, "
+                      "its link replaced by the shared medium)")
+    link.add_argument("--link-devices", type=int, default=3, metavar="N", help="agents (default 3)")
+    link.add_argument("--link-mbps", type=float, default=62.0, metavar="R", help="medium rate (default 62)")
+    link.add_argument("--link-seconds", type=float, default=15.0, metavar="S", help="each run (default 15)")
+    link.add_argument("--no-link", action="store_true", help="skip this part")
+    add_codec_arguments(link)
     p.set_defaults(run=_codec)
 
 
@@ -133,6 +149,7 @@ def measure(sample: Sample, codec: str, budget: float) -> Measure:
 
 def _codec(args: argparse.Namespace) -> int:
     sizes = [parse_size(s) for s in args.sizes]
+    codecs = codec_settings(args, LINK_CODECS)   # bad codecs fail now, not after the first part
     if args.seconds <= 0:
         raise UserError(f"--seconds {args.seconds:g}: expected a positive number")
     print(f"running {args.model} on a synthetic frame for its activations ...", file=sys.stderr, flush=True)
@@ -147,7 +164,11 @@ def _codec(args: argparse.Namespace) -> int:
         print(_report(kind, [r for r in results if r[0].kind == kind]))
     print("bytes = data + params in the Tensor message; / raw = bytes / raw bytes; MB/s of the float32 tensor's bytes;"
           "\nenc = encode_tensor, dec = Tensor.array(), hop = encode_tensor + Avro encode + join + decode + array();"
-          "\nmax err = max |decoded - x| / max |x|")
+          "\nmax err = max |decoded - x| / max |x|", flush=True)
+    if not args.no_link:
+        runs = run_link_benchmark(args.link_model, args.link_profile, args.link_devices, args.link_mbps,
+                                  args.link_seconds, codecs, Path("build/bench-codec"))
+        print(link_table(runs, args.link_mbps))
     return 0
 
 

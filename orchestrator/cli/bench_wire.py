@@ -132,6 +132,21 @@ def _hop(args: argparse.Namespace) -> int:
     sizes = [parse_size(s) for s in args.sizes]
     if args.count < 1:
         raise UserError(f"--count {args.count}: expected an integer >= 1")
+    rows = measure_hops(sizes, args.count)
+    print(f"loopback round trips through an echo server in a child process, {args.count} per size and mode\n")
+    print(format_table(HOP_COLUMNS, rows))
+    print("\nraw = length-prefixed bytes echoed as they are; avro = TensorBatch encoded, decoded and "
+          "re-encoded by the server,\ndecoded by the client; MB/s = tensor bytes moved both ways per "
+          "second; p50 ratio = avro p50 / raw p50")
+    return 0
+
+
+HOP_COLUMNS = ("size", "raw p50 ms", "raw p99 ms", "raw MB/s", "avro p50 ms", "avro p99 ms", "avro MB/s", "p50 ratio")
+
+
+def measure_hops(sizes: Sequence[int], count: int) -> list[tuple[object, ...]]:
+    """``bench hop``'s rows (``HOP_COLUMNS``): ``count`` loopback round trips per size through an echo
+    server in a child process, raw bytes and TensorBatch (our TCP hop)."""
     max_bytes = max(sizes) + 1024 * 1024
     print("starting the echo server (child process) ...", file=sys.stderr, flush=True)
     env = dict(os.environ)
@@ -145,16 +160,9 @@ def _hop(args: argparse.Namespace) -> int:
         if not line:
             raise UserError("the echo server did not start (see its error above)")
         raw_port, avro_port = (int(p) for p in line.split())
-        rows = asyncio.run(_hop_all(sizes, args.count, raw_port, avro_port, max_bytes))
+        return asyncio.run(_hop_all(sizes, count, raw_port, avro_port, max_bytes))
     finally:
         _stop(child)
-    print(f"loopback round trips through an echo server in a child process, {args.count} per size and mode\n")
-    print(format_table(("size", "raw p50 ms", "raw p99 ms", "raw MB/s", "avro p50 ms", "avro p99 ms",
-                        "avro MB/s", "p50 ratio"), rows))
-    print("\nraw = length-prefixed bytes echoed as they are; avro = TensorBatch encoded, decoded and "
-          "re-encoded by the server,\ndecoded by the client; MB/s = tensor bytes moved both ways per "
-          "second; p50 ratio = avro p50 / raw p50")
-    return 0
 
 
 async def _hop_all(sizes: Sequence[int], count: int, raw_port: int, avro_port: int,

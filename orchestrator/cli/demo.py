@@ -17,8 +17,9 @@ from ..master import LocalCluster, async_run, verify_runs
 from ..profile import find_profile
 from ..toolchain.reference import StreamReference
 from ..toolchain.zoo import build_model, find_spec
+from ._codec_args import add_codec_arguments, codec_section, codec_settings
 from ._table import format_table
-from .master import format_report, format_streams
+from .master import format_links, format_report, format_streams
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -36,6 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", type=int, help="stop after this many frames instead")
     p.add_argument("--seed", type=int, default=0, help="seed of the weights and of the synthetic video")
     p.add_argument("--backend", choices=BACKENDS, default="auto", help="executor (default: LiteRT if installed)")
+    add_codec_arguments(p)
     p.set_defaults(run=_run)
 
 
@@ -55,7 +57,10 @@ async def _run_cluster(args: argparse.Namespace) -> int:
     # The stream starts once every agent is found (the synthetic video's motion would start it on the
     # first, then re-seat it as the others join): the figures are then those of the whole cluster.
     # `mchair bench reassign` and tests/orchestrator/master/test_chairs.py play the game itself.
-    local = LocalCluster(args.work_dir, args.devices, args.seed, settings={"motion": {"enabled": False}})
+    codecs = codec_settings(args)
+    local = LocalCluster(args.work_dir, args.devices, args.seed, settings={
+        "motion": {"enabled": False},
+        "codecs": codec_section(codecs)})
     print(f"starting {args.devices} agents on 127.0.0.1 (logs in {args.work_dir / 'logs'}) ...", file=sys.stderr,
           flush=True)
     master, devices = await local.async_start_with_master(args.model, profile)
@@ -70,14 +75,18 @@ async def _run_cluster(args: argparse.Namespace) -> int:
     stream = master.streams[local.recorder]
     print(f"replaying the recorded frames of {len(stream.runs)} epoch(s) through the single-process reference "
           f"to check {len(stream.inferences())} results ...", file=sys.stderr, flush=True)
-    verdict = verify_runs(spec, local.cameras[local.recorder], stream.runs)
+    verdict = verify_runs(spec, local.cameras[local.recorder], stream.runs, codecs.error_budget)
+    master.output_errors[local.recorder] = verdict.worst
     print(format_report(report))
     print("\n" + format_streams(master))
+    print("\ntensors on the network (codecs: " + ", ".join(codecs.choose)
+          + f"; output error budget {codecs.error_budget:g})\n" + format_links(master, report.seconds))
     print(f"\nagents exited with {codes}")
     if verdict.ok:
-        print(f"all {verdict.checked} results checked equal the single-process reference tag by tag "
-              f"(largest relative difference {verdict.worst:.1e}; {verdict.unchecked} not checked: their "
-              f"frame numbers had not been reported)")
+        within = f" within the error budget {codecs.error_budget:g}" if codecs.error_budget else ""
+        print(f"all {verdict.checked} results checked equal the single-process reference tag by tag{within} "
+              f"(output error: largest relative difference {verdict.worst:.1e}; {verdict.unchecked} not "
+              f"checked: their frame numbers had not been reported)")
         return 0
     print(f"MISMATCH: {verdict.equal} of {verdict.checked} results equal the reference; first bad tag "
           f"{verdict.first_bad_tag}, largest relative difference {verdict.worst:.1e}")

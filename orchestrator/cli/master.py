@@ -7,14 +7,17 @@ import asyncio
 import logging
 import math
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from worker.cluster import load_cluster
 from worker.errors import UserError
 
-from ..master import Master, Report, async_watch, stream_figures
+from ..master import Device, Master, Report, async_watch, stream_figures
 from ..planner import ALGORITHMS
 from ..profile import find_profile
+from . import _ray_master
+from ._codec_args import add_codec_arguments, codec_settings
 from ._table import format_table
 
 
@@ -40,13 +43,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--algorithm", choices=tuple(ALGORITHMS), default="optimal", help="planner (default optimal)")
     p.add_argument("--work-dir", type=Path, default=Path("build/master"), metavar="DIR",
                    help="partitions and artifacts (default build/master)")
+    add_codec_arguments(p)
+    _ray_master.add_arguments(p)
     p.set_defaults(run=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     cluster = load_cluster(args.cluster)
+    cluster = replace(cluster, codecs=codec_settings(args, cluster.codecs))
     profile = find_profile(args.profile)
+    if args.backend == "ray":   # the device actors and their master (orchestrator/ray_backend)
+        master = asyncio.run(_ray_master.async_serve_ray(args, profile, lambda m, d: _play(args, m, d)))
+        print(format_streams(master))
+        return 0
     master = Master(cluster, args.model, profile, args.work_dir, args.algorithm, fps=args.fps)
     try:
         asyncio.run(_serve(args, master))
@@ -63,16 +73,21 @@ async def _serve(args: argparse.Namespace, master: Master) -> None:
         if not devices or (args.devices and len(devices) < args.devices):
             raise UserError(f"found {len(devices)} agents, expected {args.devices or 'at least 1'} "
                             f"(discovery: {master.cluster.discovery})")
-        cameras = [d.name for d in devices if d.camera]
-        print(f"{len(devices)} agents: {', '.join(d.name for d in devices)}; cameras: {', '.join(cameras) or 'none'}",
-              file=sys.stderr)
-        for camera in args.record:
-            if camera not in cameras:
-                raise UserError(f"--record {camera}: expected one of the cameras ({', '.join(cameras) or 'none'})")
-            master.motion(camera, True, why="--record")
-        await async_watch(master, args.seconds, lambda line: print(line, file=sys.stderr))
+        await _play(args, master, devices)
     finally:
         await master.async_stop()
+
+
+async def _play(args: argparse.Namespace, master: Master, devices: list[Device]) -> None:
+    """Start the --record streams and report until --seconds pass (both backends)."""
+    cameras = [d.name for d in devices if d.camera]
+    print(f"{len(devices)} agents: {', '.join(d.name for d in devices)}; cameras: {', '.join(cameras) or 'none'}",
+          file=sys.stderr)
+    for camera in args.record:
+        if camera not in cameras:
+            raise UserError(f"--record {camera}: expected one of the cameras ({', '.join(cameras) or 'none'})")
+        master.motion(camera, True, why="--record")
+    await async_watch(master, args.seconds, lambda line: print(line, file=sys.stderr))
 
 
 def format_streams(master: Master) -> str:
@@ -84,6 +99,15 @@ def format_streams(master: Master) -> str:
     return (format_table(("stream", "epochs", "results", "IPS", "t_forward p50 / p95 ms", "lost", "late",
                           "duplicates"), rows)
             + "\n\n" + format_table(("epoch", "stream", "reason", "layout", "devices", "first result s"), moves))
+
+
+def format_links(master: Master, seconds: float) -> str:
+    """Tensor bytes per second on every link the run used (from the heartbeats), encoded and raw."""
+    rows = [(device, peer, codec, round(sent / seconds / 1e3, 1), round(raw / seconds / 1e3, 1),
+             round(sent / raw, 3) if raw else "-")
+            for (device, peer, codec), (sent, raw) in sorted(master.link_bytes.items())]
+    return format_table(("device", "to", "codec", "KB/s sent", "KB/s raw", "sent / raw"), rows) if rows \
+        else "no tensors went over the network"
 
 
 def format_report(report: Report) -> str:

@@ -8,14 +8,16 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from worker.codecs import CODECS, parse_codec
 from worker.errors import UserError
 from worker.executor import BACKENDS
 
+from ..toolchain.activations import CutSizes
 from ..toolchain.analysis import layer_stats
 from ..toolchain.check import TOLERANCE, check_partition
 from ..toolchain.manifest import load_manifest
 from ..toolchain.partition import balanced_cuts, partition, resolve_cuts, resolve_shards
-from ..toolchain.source import open_model
+from ..toolchain.source import SourceBlock, open_model
 from ..toolchain.zoo import build_model, find_spec
 from ._table import format_table, human_bytes
 
@@ -35,6 +37,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = msub.add_parser("inspect", help="per-layer ops, shapes, weights, MACs and cut sizes")
     p.add_argument("model", metavar="MODEL", help="built-in name, spec .yaml or any .tflite")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.add_argument("--codec", metavar="C", help=f"also the bytes of every cut with codec C ({', '.join(CODECS)}), "
+                   "measured on the model's activations over synthetic camera frames, and their ratio to the "
+                   "raw camera frame")
+    p.add_argument("--frames", type=int, default=3, metavar="N", help="--codec: results measured on (default 3)")
     p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     p.set_defaults(run=_inspect)
 
@@ -73,29 +79,48 @@ def _build(args: argparse.Namespace) -> int:
 
 def _inspect(args: argparse.Namespace) -> int:
     name, blocks = open_model(args.model, seed=args.seed)
+    sizes = _codec_sizes(args, blocks) if args.codec else None
     report = []
     for block in blocks:
         if block.graph is None:
             report.append({"block": block.name, "builtin": block.builtin, "layers": []})
             continue
         stats = layer_stats(block.graph)
-        report.append({"block": block.name, "file": block.file, "layers": [asdict(s) for s in stats]})
+        coded = [sizes.cut_bytes(block, s.index) for s in stats] if sizes else []
+        layers = [asdict(s) for s in stats]
+        for layer, nbytes in zip(layers, coded):
+            layer.update(codec=args.codec, codec_cut_bytes=nbytes, codec_cut_per_frame=nbytes / sizes.frame_bytes)
+        report.append({"block": block.name, "file": block.file, "layers": layers})
         if args.json:
             continue
         ins = ", ".join(f"{r.name} {r.shape}" for r in block.inputs)
         print(f"\n{name} / {block.name}  ({len(stats)} layers; input {ins})")
         rows = [[s.index, s.name, "+".join(dict.fromkeys(s.ops)), str(s.output_shape), human_bytes(s.weight_bytes),
                  s.macs, human_bytes(s.output_bytes), f"{human_bytes(s.cut_bytes)} ({s.cut_tensors})",
-                 round(s.cut_ratio, 3), f"{s.shard_units}" if s.shardable else "-",
-                 s.problem] for s in stats]
+                 round(s.cut_ratio, 3)]
+                + ([human_bytes(c), round(c / sizes.frame_bytes, 3)] if sizes else [])
+                + [f"{s.shard_units}" if s.shardable else "-", s.problem] for s, c in zip(stats, coded or stats)]
+        codec = [f"cut in {args.codec}", "/ raw frame"] if sizes else []
         print(format_table(["#", "layer", "ops", "output", "weights", "MACs", "out bytes",
-                            "cut after (tensors)", "cut/input", "shard units", "cannot partition"], rows))
+                            "cut after (tensors)", "cut/input", *codec, "shard units", "cannot partition"], rows))
     for block in blocks:
         if block.graph is None and not args.json:
             print(f"\n{name} / {block.name}: built-in step {block.builtin} (runs on the recorder)")
     if args.json:
         print(json.dumps({"model": name, "blocks": report}, indent=1))
     return 0
+
+
+def _codec_sizes(args: argparse.Namespace, blocks: list[SourceBlock]) -> CutSizes:
+    try:
+        parse_codec(args.codec)
+    except ValueError as exc:
+        raise UserError(f"--codec {args.codec}: {exc}") from None
+    if args.frames < 1:
+        raise UserError(f"--frames {args.frames}: expected at least 1")
+    print(f"running {args.model} on {args.frames} result(s) of synthetic camera frames to size its cuts in "
+          f"{args.codec} ...", file=sys.stderr, flush=True)
+    return CutSizes(args.model, blocks, args.codec, args.frames)
 
 
 def _partition(args: argparse.Namespace) -> int:

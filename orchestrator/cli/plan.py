@@ -11,6 +11,7 @@ from worker.errors import UserError
 
 from ..planner import ALGORITHMS, DEFAULT_MAX_SHARDS, Plan, PlanSet, draw_ips, draw_plan, plan_model
 from ..profile import find_profile
+from ._codec_args import add_codec_arguments, codec_settings
 from ._table import format_table, human_bytes
 
 
@@ -31,6 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "profile's usable memory)")
     p.add_argument("--max-shards", type=int, default=DEFAULT_MAX_SHARDS, metavar="K",
                    help=f"split a conv/fc layer at most K ways (default {DEFAULT_MAX_SHARDS})")
+    add_codec_arguments(p)
     p.add_argument("--json", action="store_true", help="print every plan as JSON (what the runtime needs)")
     p.add_argument("--png", type=Path, metavar="FILE", help="draw the plan for N devices (devices in columns, "
                    "like the paper's Fig. 18) and IPS vs devices beside it (FILE with -ips before .png)")
@@ -46,7 +48,7 @@ def _plan(args: argparse.Namespace) -> int:
             raise UserError(f"{flag} {value:g}: expected a positive number")
     profile = find_profile(args.profile)
     plans = plan_model(args.model, profile, args.devices, args.algorithm, args.latency_bound, args.memory,
-                       args.max_shards)
+                       args.max_shards, codecs=codec_settings(args))
     if all(p is None for p in plans.plans):
         raise UserError(f"{args.model} on {profile.name}: no plan for 1..{args.devices} devices: {plans.reasons[-1]}")
     if args.json:
@@ -81,11 +83,13 @@ def report(plans: PlanSet) -> str:
 
 def _stages_table(plan: Plan) -> str:
     rows = [(d.name, d.replicas, d.shards, round(d.busy_s * 1000, 1), round(d.run_s * 1000, 1),
-             human_bytes(d.memory_bytes), human_bytes(d.in_bytes), round(d.reload_s, 2)) for d in plan.details]
+             human_bytes(d.memory_bytes), human_bytes(d.in_bytes), "-" if d.recorder else d.codec,
+             f"{d.error:.2g}" if d.error else "0", round(d.reload_s, 2)) for d in plan.details]
     m = plan.metrics
     table = format_table(("stage", "replicas", "shards", "busy ms/frame", "run ms", "memory", "in/frame",
-                          "reload s"), rows)
-    return f"{table}\nbottleneck: {m.bottleneck}; medium busy {m.network_s * 1000:.1f} ms/frame"
+                          "in codec", "error", "reload s"), rows)
+    return (f"{table}\nbottleneck: {m.bottleneck}; medium busy {m.network_s * 1000:.1f} ms/frame; "
+            f"predicted output error {plan.error:.2g} (sum over the cuts)")
 
 
 def _draw(plans: PlanSet, path: Path) -> None:

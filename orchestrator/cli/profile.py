@@ -29,6 +29,7 @@ from ..profile import (
     Profile,
     fit_profile,
     load_profile,
+    measure_codec_timings,
     measure_link,
     measure_model,
     save_profile,
@@ -143,14 +144,19 @@ def _model(args: argparse.Namespace) -> int:
     device = device_facts(name, measured.base_mb, runtime_versions(measured.executor, args.threads))
     notes = previous.notes if previous else (f"Measured with `mchair profile` on {socket.gethostname()} "
                                              f"({device.cpu}); behaviour models fitted on the timings under models.")
+    print("timing the tensor codecs ...", file=sys.stderr, flush=True)
+    codecs = measure_codec_timings(budget_s=max(0.05, args.budget))
     profile = Profile(name, device, power(args.idle_w, args.busy_w, previous.power if previous else None), link,
                       MemoryModel(measured.base_mb), LoadModel(0.0, 0.0), {}, camera_s=camera, steps=steps,
-                      models=models, notes=notes)
+                      models=models, codecs=codecs, notes=notes)
     profile = fit_profile(profile, measured.base_mb)
     save_profile(profile, out)
     _print_measurement(measured)
     print()
     _print_fit(profile)
+    rows = [[c, _ms(t.encode_s_per_mb), _ms(t.decode_s_per_mb)] for c, t in codecs.items()]
+    print("\ntensor codecs (ms per MB of float32 tensor)")
+    print(format_table(["codec", "encode ms/MB", "decode ms/MB"], rows))
     kept = sorted(set(models) - {measured.timings.model})
     print(f"\nwrote {out} ({name}; models: {', '.join(sorted(models))}"
           f"{'; kept the timings of ' + ', '.join(kept) if kept else ''})")

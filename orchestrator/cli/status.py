@@ -22,7 +22,8 @@ from ._table import format_table
 DEVICE_HEADERS = ("device", "alive", "stream", "seats", "epoch", "queue", "IPS", "stage ms (plan)", "slowdown",
                   "drops", "RSS MB", "heard s ago")
 STREAM_HEADERS = ("stream", "motion", "epoch", "devices", "results", "IPS", "t_forward p50 / p95 ms", "lost",
-                  "duplicates", "layout")
+                  "duplicates", "error (budget)", "layout")
+LINK_HEADERS = ("device", "to", "codec", "KB/s sent", "KB/s raw", "sent / raw")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -100,9 +101,17 @@ def _rows(status: Status) -> tuple[list[Sequence[object]], list[Sequence[object]
                 round(d.last_heartbeat_s, 1) if d.last_heartbeat_s >= 0 else "never")
                for d in status.devices]
     streams = [(s.camera, "yes" if s.active else "no", s.epoch or "-", len(s.devices), s.results, round(s.ips, 1),
-                f"{s.t_forward_p50_ms:.0f} / {s.t_forward_p95_ms:.0f}", s.lost, s.duplicates, s.layout or "-")
+                f"{s.t_forward_p50_ms:.0f} / {s.t_forward_p95_ms:.0f}", s.lost, s.duplicates,
+                (f"{s.output_error:.2g}" if s.output_error >= 0 else "-") + f" ({s.error_budget:g})", s.layout or "-")
                for s in status.streams]
     return devices, streams
+
+
+def link_rows(status: Status) -> list[Sequence[object]]:
+    """One row per device and peer it sent tensors to over the last heartbeat period."""
+    return [(d.device, link.peer, link.codec, round(link.bytes_per_s / 1e3, 1), round(link.raw_bytes_per_s / 1e3, 1),
+             round(link.bytes_per_s / link.raw_bytes_per_s, 3) if link.raw_bytes_per_s else "-")
+            for d in status.devices for link in d.links]
 
 
 def _title(status: Status) -> str:
@@ -114,8 +123,10 @@ def _title(status: Status) -> str:
 def plain_view(status: Status) -> str:
     """The status as plain-text tables (piped output, logs)."""
     devices, streams = _rows(status)
+    links = link_rows(status)
     return "\n\n".join((_title(status), format_table(DEVICE_HEADERS, devices),
-                        format_table(STREAM_HEADERS, streams) if streams else "no stream yet"))
+                        format_table(STREAM_HEADERS, streams) if streams else "no stream yet",
+                        format_table(LINK_HEADERS, links) if links else "no tensors on the network"))
 
 
 def rich_view(status: Status) -> object:
@@ -134,4 +145,9 @@ def rich_view(status: Status) -> object:
         view.add_column(header, overflow="fold")
     for s, row in zip(status.streams, streams):
         view.add_row(*map(str, row), style="green" if s.active else "dim")
-    return Group(table, view)
+    links = Table(title="links", title_justify="left")
+    for header in LINK_HEADERS:
+        links.add_column(header)
+    for row in link_rows(status):
+        links.add_row(*map(str, row))
+    return Group(table, view, links)

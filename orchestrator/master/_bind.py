@@ -79,7 +79,7 @@ def bind(plan: Plan, manifest: Manifest, spec: ModelSpec | None, devices: Sequen
         stages.append(StageSpec(index, detail.name, detail.replicas, detail.shards, detail.recorder, tuple(specs),
                                 tuple(s.artifact.sha256 for s in split_task.shards) if split_task else (),
                                 tuple(feeds), (), tuple(sorted(made & results))))
-    stages = _with_routes(stages)
+    stages = _with_routes(stages, [d.codec for d in plan.details])
     frame_shape = tuple(spec.input.shape) if spec else tuple(manifest.blocks[0].inputs[0].shape)
     fps = fps or (spec.input.fps if spec else 30.0)
     return TaskTable(epoch, manifest.model, recorder, fps, frame_shape, master,
@@ -104,13 +104,14 @@ def _tasks_of(parts: Sequence[tuple[str, str, str]], units: Sequence[str], manif
     return tasks
 
 
-def _with_routes(stages: list[StageSpec]) -> list[StageSpec]:
-    """Every stage's routes: each input of a later stage, from the stage that produces it."""
+def _with_routes(stages: list[StageSpec], codecs: Sequence[str]) -> list[StageSpec]:
+    """Every stage's routes: each input of a later stage, from the stage that produces it, in the codec
+    the plan chose for what that stage receives."""
     routes: dict[int, list[Route]] = {s.index: [] for s in stages}
     for s in stages:
         for i in s.inputs:
             if i.source != s.index:
-                routes[i.source].append(Route(i.sent_as, s.index, i.window))
+                routes[i.source].append(Route(i.sent_as, s.index, i.window, codecs[s.index]))
     return [StageSpec(s.index, s.name, s.replicas, s.shards, s.recorder, s.tasks, s.shard_sha256, s.inputs,
                       tuple(routes[s.index]), s.results) for s in stages]
 

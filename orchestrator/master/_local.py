@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import ctypes
 import os
 import secrets
+import signal
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -19,6 +21,15 @@ from worker.errors import UserError
 from ..profile import Profile
 from ._discovery import Device, async_find_devices
 from ._master import Master
+
+PR_SET_PDEATHSIG = 1   # prctl(2)
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when the process that started it dies (Linux), so a killed benchmark or
+    test leaves no agent behind."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class LocalCluster:
@@ -36,6 +47,7 @@ class LocalCluster:
         self.cameras = {self.names[i]: (camera_specs[i] if i < len(camera_specs) else f"synthetic:{seed + i}")
                         for i in range(min(max(cameras, len(camera_specs)), devices))}
         self.settings = dict(settings or {})
+        self.master_host = "127.0.0.1"   # where the master listens (a launcher of remote agents may change it)
         self.processes: dict[str, asyncio.subprocess.Process] = {}
         self.config_path = work_dir / "cluster.yaml"
         self._secret_written = False
@@ -59,10 +71,10 @@ class LocalCluster:
             secret.write_bytes(base64.b64encode(os.urandom(32)) + b"\n")
             secret.chmod(0o600)
             self._secret_written = True
+        agent = {"port": 0, "cache_dir": str(self.work_dir / "artifacts"), **self.settings.get("agent", {})}
         self.config_path.write_text(yaml.safe_dump({
-            "name": "local", "secret_file": secret.name, "master": {"host": "127.0.0.1", "port": master_port},
-            "discovery": "zeroconf", "interfaces": ["127.0.0.1"],
-            "agent": {"port": 0, "cache_dir": str(self.work_dir / "artifacts")}, **self.settings}))
+            "name": "local", "secret_file": secret.name, "master": {"host": self.master_host, "port": master_port},
+            "discovery": "zeroconf", "interfaces": ["127.0.0.1"], **self.settings, "agent": agent}))
         return load_cluster(self.config_path)
 
     async def async_start(self) -> None:
@@ -77,7 +89,7 @@ class LocalCluster:
         self.processes[name] = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "worker.agent", "--name", name, "--cluster", str(self.config_path),
             "--host", "127.0.0.1", "--port", "0", "--camera", self.cameras.get(name, "none"),
-            "--log-level", self.log_level, stdout=log, stderr=log)
+            "--log-level", self.log_level, stdout=log, stderr=log, preexec_fn=_die_with_parent)
         log.close()
 
     async def async_add(self, camera: str = "none") -> str:

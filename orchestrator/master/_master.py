@@ -64,7 +64,7 @@ class Master:
 
     def __init__(self, cluster: ClusterConfig, model: str, profile: Profile, work_dir: Path,
                  algorithm: str = "optimal", on_result: Callable[[Inference], None] | None = None,
-                 fps: float | None = None, only: Sequence[str] | None = None) -> None:
+                 fps: float | None = None, only: Sequence[str] | None = None, plans: PlanSet | None = None) -> None:
         self.cluster, self.model, self.profile, self.work_dir = cluster, model, profile, work_dir
         self.algorithm, self.fps = algorithm, fps   # fps: the camera's rate, if not the model's
         self.secret = cluster.secret()
@@ -73,13 +73,17 @@ class Master:
         self.streams: dict[str, Stream] = {}
         self.reassignments: list[Reassignment] = []
         self.heartbeats: dict[str, Heartbeat] = {}
+        # Largest relative error of a stream's results against the uncompressed reference, where one
+        # was replayed (a synthetic camera can be: `mchair demo`, the tests): status reports it.
+        self.output_errors: dict[str, float] = {}
+        self.link_bytes: dict[tuple[str, str, str], list[int]] = {}   # (device, peer, codec) -> [bytes, raw] so far
         self.rejects = Rejects()
         self.on_result = on_result
         self.fleet = Fleet(cluster, self._on_fleet_change, only)
         self.contention = Contention(cluster.game.contention)
         self.games = 0
         self._last: EpochRun | None = None
-        self._plans: PlanSet | None = None
+        self._plans: PlanSet | None = plans   # given: a benchmark's or test's plans (else planned when needed)
         self._artifacts: dict[str, Path] = {}
         self._acks: dict[int, dict[str, Ack]] = {}
         self._ack_changed = asyncio.Event()
@@ -99,6 +103,10 @@ class Master:
 
     async def async_start(self) -> Peer:
         """Listen for the agents' messages and watch the fleet; returns where the master listens."""
+        if self._plans is None and self.cluster.codecs.choose != ("raw",):
+            # Measuring what the codecs do to the model runs it many times: before serving, off the
+            # event loop (a game must not stall heartbeats); later plans read the cached figures.
+            await asyncio.to_thread(self.plan_set, 1)
         self._server = await asyncio.start_server(self._serve, self.cluster.master.host, self.cluster.master.port)
         port = self._server.sockets[0].getsockname()[1]
         self.peer = Peer("master", self.cluster.master.host, port)
@@ -201,7 +209,8 @@ class Master:
     def plan_set(self, n: int) -> PlanSet:
         """Plans for 1..n devices (at least), made once and kept: a game costs no planning."""
         if self._plans is None or self._plans.n_max < n:
-            self._plans = plan_model(self.model, self.profile, max(n, 1), self.algorithm, fps=self.fps)
+            self._plans = plan_model(self.model, self.profile, max(n, 1), self.algorithm, fps=self.fps,
+                                     codecs=self.cluster.codecs)
         return self._plans
 
     def partition(self, plan: Plan) -> tuple[Manifest, Path]:
@@ -320,6 +329,10 @@ class Master:
 
     def _on_heartbeat(self, message: Heartbeat) -> None:
         self.heartbeats[message.device] = message
+        for link in message.links:
+            total = self.link_bytes.setdefault((message.device, link.peer, link.codec), [0, 0])
+            total[0] += link.bytes
+            total[1] += link.raw_bytes
         for stream in self.streams.values():
             for run in reversed(stream.runs):
                 if run.epoch != message.epoch:

@@ -6,7 +6,7 @@ import math
 import time
 from typing import TYPE_CHECKING
 
-from worker.messages import DeviceStatus, StageTime, Status, StreamStatus
+from worker.messages import DeviceStatus, LinkStatus, StageTime, Status, StreamStatus
 
 from ._session import stream_figures
 
@@ -19,6 +19,7 @@ def cluster_status(master: Master) -> Status:
     """Every known device (seats, queue, speed against the plan, drops, memory, silence) and every stream."""
     now = time.monotonic()
     runs = [s.current for s in master.streams.values() if s.current is not None]
+    period = master.cluster.agent.heartbeat_s   # a heartbeat's link bytes cover one period
     by_epoch = {r.epoch: r for s in master.streams.values() for r in s.runs}
     seats: dict[str, tuple[str, list[str]]] = {}
     for run in runs:
@@ -40,7 +41,9 @@ def cluster_status(master: Master) -> Status:
                            for s in (beat.stage_latency_ms if beat else ())),
             slowdown=master.contention.scale(name), drops=beat.drops if beat else 0,
             rss_mb=beat.rss_mb if beat else 0.0,
-            last_heartbeat_s=now - member.last_heard if beat else -1.0))
+            last_heartbeat_s=now - member.last_heard if beat else -1.0,
+            links=tuple(LinkStatus(peer=link.peer, codec=link.codec, bytes_per_s=link.bytes / period,
+                                   raw_bytes_per_s=link.raw_bytes / period) for link in (beat.links if beat else ()))))
     streams = []
     for stream in master.streams.values():
         run = stream.current
@@ -51,7 +54,8 @@ def cluster_status(master: Master) -> Status:
             layout=run.plan.layout() if run else "", devices=tuple(p.device for p in run.table.devices) if run else (),
             results=figures.inferences, ips=run.results.ips(5.0) if run else 0.0,
             t_forward_p50_ms=_finite(p50), t_forward_p95_ms=_finite(p95), lost=figures.lost,
-            duplicates=figures.duplicates))
+            duplicates=figures.duplicates, error_budget=master.cluster.codecs.error_budget,
+            output_error=master.output_errors.get(stream.camera, -1.0)))
     return Status(model=master.model, profile=master.profile.name, epoch=master.epoch, time_ns=time.time_ns(),
                   reassignments=len(master.reassignments), devices=tuple(devices), streams=tuple(streams))
 

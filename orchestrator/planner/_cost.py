@@ -13,11 +13,12 @@ stages, each starting when its last input has arrived (``latency + bytes * secon
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ._problem import Problem
+from ._problem import Problem, crossing
 
 EPS = 1e-9
 GLUE_BYTES = 64 * 1024   # constants of a layer with no weights: slice bounds, shapes, axes
@@ -31,6 +32,7 @@ class Stage:
     last: int
     replicas: int = 1
     shards: int = 1
+    codec: str = ""            # how its inputs travel; "": the cut's codec (CostModel.codec_of)
 
     @property
     def devices(self) -> int:
@@ -66,12 +68,14 @@ class SegmentCost:
     inputs: tuple[int, ...]    # values it receives
     replicable: bool = True    # False when a window inside the stage needs every tag
     problem: str = ""          # why it is not valid
+    codec: str = "raw"         # how its inputs travel (the cut's codec)
 
 
 class CostModel:
     """Stage and plan costs of one problem, memoised (planners ask for the same stages often)."""
 
-    def __init__(self, problem: Problem) -> None:
+    def __init__(self, problem: Problem, error_budget: float | None = None) -> None:
+        """``error_budget``: the output error one cut's codec may cost (default: the problem's whole budget)."""
         self.p = problem
         self.link = problem.profile.link
         self.shared = self.link.medium == "shared"
@@ -87,10 +91,44 @@ class CostModel:
         while self.recorder_units < self.m and units[self.recorder_units].kind == "step":
             self.recorder_units += 1
         self.out_rate = max((v.rate for v in values if v.is_output), default=1.0)
+        budget = problem.codecs.error_budget if error_budget is None else error_budget
+        self.codec_of = ["raw"] + [self._choose_codec(j, budget) for j in range(1, self.m + 1)]
+
+    def _choose_codec(self, cut: int, budget: float) -> str:
+        """The codec of the values crossing ``cut``: least transfer plus encode/decode time within ``budget``."""
+        facts = self.p.codec_facts
+        if facts is None:
+            return "raw"
+        best, best_s = "raw", float("inf")
+        for codec in self.p.codecs.candidates:
+            if (codec != "raw" and codec not in self.p.profile.codecs) or facts.error(codec, cut) > budget:
+                continue   # a codec the profile has no time for cannot be costed
+            seconds = sum(self.p.values[vi].rate * (self.wire_bytes(vi, codec) * self.link.seconds_per_byte
+                                                    + self.codec_s(vi, codec, "encode")
+                                                    + self.codec_s(vi, codec, "decode"))
+                          for vi in crossing(self.p, cut))
+            if seconds < best_s - EPS:
+                best, best_s = codec, seconds
+        return best
+
+    def wire_bytes(self, vi: int, codec: str) -> float:
+        """Bytes of one tag of value ``vi`` on a link with ``codec``."""
+        facts = self.p.codec_facts
+        nbytes = self.p.values[vi].nbytes
+        return nbytes * facts.ratio(codec, vi) if facts is not None else float(nbytes)
+
+    def codec_s(self, vi: int, codec: str, part: str) -> float:
+        """Seconds to ``part`` ("encode" or "decode") one tag of value ``vi`` with ``codec``."""
+        timing = self.p.profile.codecs.get(codec) if codec != "raw" else None
+        if timing is None:
+            return 0.0
+        per_mb = timing.encode_s_per_mb if part == "encode" else timing.decode_s_per_mb
+        return per_mb * self.p.values[vi].nbytes / 1e6
 
     @functools.cache  # noqa: B019 - one CostModel per planning run
-    def segment(self, j: int, i: int, k: int) -> SegmentCost:
-        """Cost of a stage of units ``j..i-1`` with ``k`` shards of the last unit."""
+    def segment(self, j: int, i: int, k: int, codec: str = "") -> SegmentCost:
+        """Cost of a stage of units ``j..i-1`` with ``k`` shards of the last unit, its inputs in ``codec``
+        (default: the cut's)."""
         p, units, values = self.p, self.p.units, self.p.values
         last = units[i - 1]
         inputs = tuple(vi for vi in self.live[j] if any(j <= c < i for c in values[vi].consumers))
@@ -145,7 +183,13 @@ class CostModel:
         # Replicas see every r-th tag only: a window filled inside the stage would have holes.
         replicable = j > 0 and not any(j <= values[vi].producer < i and values[vi].window > 1
                                        and any(j <= c < i for c in values[vi].consumers) for vi in range(len(values)))
-        return SegmentCost(True, per_frame + reload * rate, run + reload, reload, need, inputs, replicable)
+        # Decoding the inputs is the receiver's work (encoding is on the sender's path: see arrival).
+        codec = codec or self.codec_of[j]
+        decode = [self.codec_s(vi, codec, "decode") for vi in inputs]
+        per_frame += sum(d * values[vi].rate for d, vi in zip(decode, inputs))
+        run += sum(decode)
+        return SegmentCost(True, per_frame + reload * rate, run + reload, reload, need, inputs, replicable, "",
+                           codec)
 
     def in_bytes(self, seg: SegmentCost, replicas: int, shards: int) -> float:
         """Bytes per frame delivered to a stage: broadcast to shards, windows to the replicas that need them."""
@@ -153,7 +197,7 @@ class CostModel:
         for vi in seg.inputs:
             v = self.p.values[vi]
             copies = shards * (min(v.window, replicas) if v.window > 1 else 1)
-            total += v.nbytes * v.rate * copies
+            total += self.wire_bytes(vi, seg.codec) * v.rate * copies
         return total
 
     def busy(self, seg: SegmentCost, replicas: int, shards: int) -> float:
@@ -163,10 +207,10 @@ class CostModel:
             busy = max(busy, self.link.seconds_per_byte * self.in_bytes(seg, replicas, shards) / (replicas * shards))
         return busy
 
-    def arrival(self, vi: int, shards: int) -> float:
-        """Seconds from a value being ready to it reaching a stage with ``shards`` shards."""
+    def arrival(self, vi: int, shards: int, codec: str = "raw") -> float:
+        """Seconds from a value being ready to it reaching a stage with ``shards`` shards, encoded with ``codec``."""
         copies = shards if self.shared else 1
-        return self.link.transfer_time(self.p.values[vi].nbytes * copies)
+        return self.codec_s(vi, codec, "encode") + self.link.transfer_time(self.wire_bytes(vi, codec) * copies)
 
     def evaluate(self, stages: Sequence[Stage]) -> Metrics:
         """Figures of a plan (stages covering every unit, in order)."""
@@ -176,12 +220,12 @@ class CostModel:
         worst, bottleneck = self.floor, "camera"
         network = memory = energy_busy = 0.0
         for s in stages:
-            seg = self.segment(s.first, s.last + 1, s.shards)
+            seg = self.segment(s.first, s.last + 1, s.shards, s.codec)
             assert seg.valid, seg.problem
             assert s.replicas == 1 or seg.replicable, "stage cannot be replicated"
             start, via = 0.0, (0.0, 0.0)
             for vi in seg.inputs:
-                arrival = self.arrival(vi, s.shards)
+                arrival = self.arrival(vi, s.shards, seg.codec)
                 if ready[vi] + arrival > start:
                     start, via = ready[vi] + arrival, (path[vi][0] + arrival, path[vi][1])
             for vi in self.live[s.last + 1]:
@@ -202,6 +246,19 @@ class CostModel:
         energy = (devices * power.idle_w * worst + (power.busy_w - power.idle_w) * energy_busy) / self.out_rate
         return Metrics(self.out_rate / worst, worst, ready[last], path[last][1], path[last][0], network, memory,
                        energy, devices, bottleneck)
+
+    def refine_codecs(self, stages: Sequence[Stage]) -> tuple[Stage, ...]:
+        """``stages`` with each stage's inputs raw instead of in its cut's codec where that makes a better
+        plan: the codec is chosen per cut for its transfer, but its decode may slow a bottleneck stage."""
+        best = tuple(stages)
+        best_m = self.evaluate(best)
+        for i in range(1, len(best)):
+            for codec in dict.fromkeys(("raw", self.codec_of[best[i].first])):
+                trial = (*best[:i], dataclasses.replace(best[i], codec=codec), *best[i + 1:])
+                m = self.evaluate(trial)
+                if better(m, best_m):
+                    best, best_m = trial, m
+        return best
 
     def stage_name(self, stage: Stage) -> str:
         """``unit`` or ``first..last``: how tables and errors name a stage."""

@@ -138,7 +138,7 @@ def _options(cost: CostModel, n_max: int) -> list[_Option]:
                     busy.append(cost.busy(seg, r, k))
                     if busy[-1] <= cost.floor:
                         break
-                waits = tuple((live_j[vi], cost.arrival(vi, k)) for vi in seg.inputs)
+                waits = tuple((live_j[vi], cost.arrival(vi, k, seg.codec)) for vi in seg.inputs)
                 options.append(_Option(j, i, k, seg, tuple(-b for b in busy), take, waits))
     return options
 

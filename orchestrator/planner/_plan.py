@@ -23,7 +23,9 @@ class StagePlan:
     run_s: float                    # one run (latency)
     memory_bytes: float
     reload_s: float                 # per run, when the stage does not fit in memory
-    in_bytes: float                 # bytes per frame received by the stage (all copies)
+    in_bytes: float                 # bytes per frame received by the stage (all copies, as encoded)
+    codec: str = "raw"              # how its inputs travel (worker.codecs)
+    error: float = 0.0              # measured output error of that codec at this cut
 
     @property
     def devices(self) -> int:
@@ -40,6 +42,11 @@ class Plan:
     stages: tuple[Stage, ...]
     details: tuple[StagePlan, ...]
     metrics: Metrics
+
+    @property
+    def error(self) -> float:
+        """Predicted output error of the plan's codecs: the sum of each cut's measured error (first order)."""
+        return sum(d.error for d in self.details)
 
     def layout(self) -> str:
         """One line: stages in order, ``xR`` replicas, ``/K`` shards (``[rec]`` marks the recorder)."""
@@ -65,7 +72,7 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description of the plan."""
         cuts, shards = self.partition_args()
-        return {"n": self.n, "algorithm": self.algorithm, "metrics": asdict(self.metrics),
+        return {"n": self.n, "algorithm": self.algorithm, "metrics": asdict(self.metrics), "error": self.error,
                 "layout": self.layout(), "cuts": cuts, "shards": shards,
                 "stages": [{**asdict(d), "devices": d.devices,
                             "tasks": [{"block": b, "first": f, "last": last} for b, f, last in d.tasks]}
@@ -100,9 +107,10 @@ class PlanSet:
 def make_plan(cost: CostModel, n: int, algorithm: str, stages: tuple[Stage, ...]) -> Plan:
     """A Plan with its figures and per-stage details from chosen stages."""
     problem: Problem = cost.p
+    facts = problem.codec_facts
     details = []
     for s in stages:
-        seg = cost.segment(s.first, s.last + 1, s.shards)
+        seg = cost.segment(s.first, s.last + 1, s.shards, s.codec)
         units = problem.units[s.first:s.last + 1]
         tasks: list[tuple[str, str, str]] = []
         for u in units:
@@ -114,7 +122,8 @@ def make_plan(cost: CostModel, n: int, algorithm: str, stages: tuple[Stage, ...]
                 tasks.append((u.block, u.name, u.name))
         details.append(StagePlan(cost.stage_name(s), tuple(u.name for u in units), tuple(tasks), s.replicas,
                                  s.shards, s.first == 0, cost.busy(seg, s.replicas, s.shards), seg.run_s,
-                                 seg.memory_bytes, seg.reload_run_s, cost.in_bytes(seg, s.replicas, s.shards)))
+                                 seg.memory_bytes, seg.reload_run_s, cost.in_bytes(seg, s.replicas, s.shards),
+                                 seg.codec, facts.error(seg.codec, s.first) if facts is not None else 0.0))
     return Plan(n, algorithm, stages, tuple(details), cost.evaluate(stages))
 
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
+from worker.cluster import CodecSettings
 from worker.errors import UserError
 
 from ..profile import Profile
 from ..toolchain.source import open_model, spec_of
+from ._codec_facts import codec_facts
 from ._cost import CostModel, Stage
 from ._optimal import optimal_stages
 from ._paper import paper_stages
-from ._plan import PlanSet, make_plan
+from ._plan import Plan, PlanSet, make_plan
 from ._problem import DEFAULT_MAX_SHARDS, Problem, build_problem
 
 Algorithm = Callable[[CostModel, int, "float | None"], list["tuple[Stage, ...] | None"]]
@@ -27,18 +30,50 @@ def plan_problem(problem: Problem, n_max: int, algorithm: str = "optimal",
         raise UserError(f"--devices {n_max}: expected at least 1")
     cost = CostModel(problem)
     chosen = ALGORITHMS[algorithm](cost, n_max, latency_bound)
-    plans = tuple(make_plan(cost, n, algorithm, s) if s else None for n, s in enumerate(chosen, 1))
+    plans = tuple(_within_budget(problem, _make(cost, n, algorithm, s), algorithm, latency_bound) if s else None
+                  for n, s in enumerate(chosen, 1))
     reasons = tuple("" if p else _why_not(cost, n, latency_bound) for n, p in enumerate(plans, 1))
     return PlanSet(problem.model, problem.profile.name, algorithm, n_max, latency_bound, problem.memory_bytes,
                    plans, reasons)
 
 
+def _within_budget(problem: Problem, plan: Plan, algorithm: str, latency_bound: float | None) -> Plan:
+    """``plan``, or one re-planned with less error per cut when its cuts' errors add up past the budget."""
+    budget = problem.codecs.error_budget
+    for attempt in range(4):
+        if plan.error <= budget * (1 + 1e-9):
+            return plan
+        # Each cut was allowed the whole budget; several lossy cuts add up (to first order): shrink
+        # the share per cut in proportion, and at the last attempt allow lossless codecs only.
+        share = budget * budget / plan.error * 0.999 if attempt < 3 else 0.0
+        cost = CostModel(problem, share)
+        stages = ALGORITHMS[algorithm](cost, plan.n, latency_bound)[plan.n - 1]
+        if stages is None:
+            break
+        plan = _make(cost, plan.n, algorithm, stages)
+    return plan
+
+
+def _make(cost: CostModel, n: int, algorithm: str, stages: tuple[Stage, ...]) -> Plan:
+    """The plan of ``stages``, each stage's inputs raw where the cut's codec would slow the plan."""
+    if cost.p.codec_facts is not None:
+        stages = cost.refine_codecs(stages)
+    return make_plan(cost, n, algorithm, stages)
+
+
 def plan_model(model: str, profile: Profile, n_max: int, algorithm: str = "optimal",
                latency_bound: float | None = None, memory_mb: float | None = None,
-               max_shards: int = DEFAULT_MAX_SHARDS, fps: float | None = None) -> PlanSet:
-    """Plans for n = 1..n_max of a built-in model, spec or .tflite on the profiled device type."""
+               max_shards: int = DEFAULT_MAX_SHARDS, fps: float | None = None,
+               codecs: CodecSettings | None = None, progress: bool = True) -> PlanSet:
+    """Plans for n = 1..n_max of a built-in model, spec or .tflite on the profiled device type.
+
+    ``codecs``: the codecs links may use and the output error budget (default: raw everywhere); the
+    codecs' bytes and errors on this model are measured (and cached) first, with progress on stderr.
+    """
     name, blocks = open_model(model)
     problem = build_problem(name, blocks, spec_of(model), profile, memory_mb, max_shards, fps)
+    if codecs is not None and codecs.choose != ("raw",):
+        problem = replace(problem, codecs=codecs, codec_facts=codec_facts(problem, model, codecs, progress))
     return plan_problem(problem, n_max, algorithm, latency_bound)
 
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from worker.cluster import CodecSettings
 from worker.errors import UserError
 from worker.graph import Graph
 
@@ -21,6 +23,9 @@ from ..profile import LayerTiming, ModelTimings, Profile
 from ..toolchain.analysis import main_op, op_macs, shard_problem, shard_units
 from ..toolchain.source import SourceBlock
 from ..toolchain.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from ._codec_facts import CodecFacts
 
 DEFAULT_MAX_SHARDS = 8
 
@@ -68,10 +73,17 @@ class Problem:
     fps: float = 30.0
     memory_bytes: float = 0.0      # usable memory per device
     blocks: tuple[str, ...] = field(default=())
+    codecs: CodecSettings = field(default_factory=CodecSettings)   # what links may use, the error budget
+    codec_facts: CodecFacts | None = None   # measured bytes and errors of those codecs (None: raw only)
 
     def __post_init__(self) -> None:
         if self.memory_bytes <= 0:
             object.__setattr__(self, "memory_bytes", self.profile.device.usable_memory_mb * 1e6)
+
+
+def crossing(problem: Problem, cut: int) -> tuple[int, ...]:
+    """Values written before unit ``cut`` and read at or after it: what a stage starting there receives."""
+    return tuple(vi for vi, v in enumerate(problem.values) if v.producer < cut and any(c >= cut for c in v.consumers))
 
 
 @dataclass
@@ -231,4 +243,4 @@ def _where(profile: Profile) -> str:
     return f"profile {profile.name}" + (f" ({profile.source})" if profile.source else "")
 
 
-__all__ = ["DEFAULT_MAX_SHARDS", "Problem", "Unit", "Value", "build_problem"]
+__all__ = ["DEFAULT_MAX_SHARDS", "Problem", "Unit", "Value", "build_problem", "crossing"]

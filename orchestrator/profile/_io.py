@@ -9,11 +9,12 @@ from typing import Any
 
 import yaml
 
+from worker.codecs import parse_codec
 from worker.errors import ConfigError, UserError
 
 from .._config import Validator, data_dir, locate, read_yaml, shipped
-from ._model import (MEDIA, DeviceFacts, LayerTiming, LinkModel, LoadModel, MemoryModel, ModelTimings, OpModel,
-                     Power, Profile, TaskTiming)
+from ._model import (MEDIA, CodecTiming, DeviceFacts, LayerTiming, LinkModel, LoadModel, MemoryModel, ModelTimings,
+                     OpModel, Power, Profile, TaskTiming)
 
 _SECTIONS = {"device": DeviceFacts, "power": Power, "link": LinkModel, "memory": MemoryModel, "load": LoadModel}
 
@@ -45,7 +46,7 @@ def load_profile(path: str | Path) -> Profile:
 def parse_profile(raw: Any, file: str = "<profile>") -> Profile:
     """Validate a profile already loaded from YAML."""
     v = Validator(file)
-    top = v.mapping(raw, "", {"name", "notes", "task_overhead_s", "camera_s", "steps", "ops", "models",
+    top = v.mapping(raw, "", {"name", "notes", "task_overhead_s", "camera_s", "steps", "ops", "models", "codecs",
                               *_SECTIONS})
     sections = {}
     for key, cls in _SECTIONS.items():
@@ -59,6 +60,13 @@ def parse_profile(raw: Any, file: str = "<profile>") -> Profile:
     ops = {}
     for op, body in v.mapping(top.get("ops", {}), "ops", None).items():
         ops[op] = _record(v, {"op": op, **v.mapping(body, f"ops.{op}", None)}, f"ops.{op}", OpModel)
+    codecs = {}
+    for codec, body in v.mapping(top.get("codecs", {}) or {}, "codecs", None).items():
+        try:
+            parse_codec(str(codec))
+        except ValueError as exc:
+            raise ConfigError(file, f"codecs.{codec}", str(exc)) from None
+        codecs[str(codec)] = _record(v, body, f"codecs.{codec}", CodecTiming)
     models = {}
     for model, body in v.mapping(top.get("models", {}) or {}, "models", None).items():
         key = f"models.{model}"
@@ -73,7 +81,7 @@ def parse_profile(raw: Any, file: str = "<profile>") -> Profile:
         models[model] = ModelTimings(model, layers,
                                      tuple(_record(v, t, f"{key}.tasks[{i}]", TaskTiming) for i, t in enumerate(tasks)),
                                      _seconds(v, body.get("steps", {}), f"{key}.steps"))
-    return Profile(v.string(top.get("name"), "name"), ops=ops, models=models, source=file,
+    return Profile(v.string(top.get("name"), "name"), ops=ops, models=models, codecs=codecs, source=file,
                    notes=str(top.get("notes", "") or ""),
                    task_overhead_s=v.number(top.get("task_overhead_s", 0.0), "task_overhead_s"),
                    camera_s=v.number(top.get("camera_s", 0.0), "camera_s"),
@@ -91,6 +99,8 @@ def dump_profile(profile: Profile) -> str:
     out["camera_s"] = profile.camera_s
     out["steps"] = dict(profile.steps)
     out["ops"] = {op: {k: v for k, v in dataclasses.asdict(m).items() if k != "op"} for op, m in profile.ops.items()}
+    if profile.codecs:
+        out["codecs"] = {c: dataclasses.asdict(t) for c, t in profile.codecs.items()}
     out["models"] = {}
     for name, timings in profile.models.items():
         layers = {}

@@ -111,6 +111,15 @@ class LoadModel:
 
 
 @dataclass(frozen=True)
+class CodecTiming:
+    """Time of a tensor codec on the device, per MB of the tensor's raw (float32) bytes."""
+
+    encode_s_per_mb: float
+    decode_s_per_mb: float
+    source: str = ""
+
+
+@dataclass(frozen=True)
 class LayerTiming:
     """One layer as measured on the device (all times are medians of one run)."""
 
@@ -163,6 +172,7 @@ class Profile:
     camera_s: float = 0.0               # per frame on the recorder: capture and preprocess
     steps: dict[str, float] = field(default_factory=dict)   # built-in steps measured without a model
     models: dict[str, ModelTimings] = field(default_factory=dict)
+    codecs: dict[str, CodecTiming] = field(default_factory=dict)   # tensor codec -> its time ("raw" is free)
     source: str = ""                    # the file it was read from
     notes: str = ""
 
@@ -178,5 +188,5 @@ class Profile:
         return self.steps.get(step)
 
 
-__all__ = ["MB", "MEDIA", "DeviceFacts", "LayerTiming", "LinkModel", "LoadModel", "MemoryModel",
+__all__ = ["MB", "MEDIA", "CodecTiming", "DeviceFacts", "LayerTiming", "LinkModel", "LoadModel", "MemoryModel",
            "ModelTimings", "OpModel", "Power", "Profile", "TaskTiming"]

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from worker.executor import Runner, load_model
+from worker.executor import NumpyRunner, Runner, load_model
 from worker.stream import BlockJoin, BuiltinStep, builtin_step
 
 from .zoo import BuiltModel
@@ -28,11 +28,22 @@ class StreamResult:
     outputs: dict[str, np.ndarray]
 
 
-class StreamReference:
-    """Feeds frames (model input tensors) one tag at a time and yields results as they appear."""
+StreamTap = Callable[[str, str, np.ndarray], "np.ndarray | None"]
 
-    def __init__(self, model: BuiltModel, backend: str = "auto", threads: int | None = None) -> None:
-        self.model = model
+
+class StreamReference:
+    """Feeds frames (model input tensors) one tag at a time and yields results as they appear.
+
+    ``tap(block, tensor, value)`` sees every value the stream computes (the model input with block
+    ``""``, a built-in step's output as ``(step, step)``, a layer's activation as ``(block, tensor)``)
+    and may return a replacement; it runs the blocks on the numpy executor, which can be tapped.
+    """
+
+    def __init__(self, model: BuiltModel, backend: str = "auto", threads: int | None = None,
+                 tap: StreamTap | None = None) -> None:
+        self.model, self.tap = model, tap
+        if tap is not None:
+            backend = "numpy"
         spec = model.spec
         self._runners: dict[str, Runner] = {}
         self._steps: dict[str, BuiltinStep] = {}
@@ -53,6 +64,8 @@ class StreamReference:
     def push(self, tag: int, frame: np.ndarray) -> list[StreamResult]:
         """Process the input tensor of ``tag``; returns the results that it completed."""
         results = []
+        if self.tap is not None:
+            frame = _tapped(self.tap, "", self.model.spec.input.name, frame)
         pending = deque([(self.model.spec.input.name, tag, frame)])
         while pending:
             source, t, value = pending.popleft()
@@ -73,7 +86,17 @@ class StreamReference:
             yield from self.push(tag, frame)
 
     def _run_block(self, name: str, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
+        tap = self.tap
         if name in self._steps:
-            return {name: self._steps[name](inputs)}
+            out = self._steps[name](inputs)
+            return {name: _tapped(tap, name, name, out) if tap is not None else out}
         art = self.model.blocks[name]
-        return self._runners[name].run(dict(zip(art.inputs, inputs)))
+        runner = self._runners[name]
+        if tap is not None and isinstance(runner, NumpyRunner):
+            return runner.run(dict(zip(art.inputs, inputs)), lambda tensor, value: tap(name, tensor, value))
+        return runner.run(dict(zip(art.inputs, inputs)))
+
+
+def _tapped(tap: StreamTap, block: str, tensor: str, value: np.ndarray) -> np.ndarray:
+    replaced = tap(block, tensor, value)
+    return value if replaced is None else replaced

@@ -10,6 +10,7 @@ Public API::
     CameraLoop(camera, motion, on_motion)                              (camera for the agent's life, motion)
     Recorder(shape, fps, on_frame)                                     (one epoch's tags, back-pressure)
     Advertiser(device, host, port, properties)                         (zeroconf)
+    DataTransport / Dropped                        (TensorBatches by another way than TCP: Agent(data_transport=))
     seat_label(seat) / parse_seat_label(label)                         ("device:stage.replica.shard")
     main(argv) / add_arguments(parser) / run(args)                     (python -m worker.agent)
 """
@@ -30,6 +31,7 @@ from ._seats import (
     seat_label,
     table_problem,
 )
+from ._transport import DataTransport, Dropped
 
 __all__ = [
     "DROP_REASONS",
@@ -42,6 +44,8 @@ __all__ = [
     "ArtifactCache",
     "ArtifactError",
     "CameraLoop",
+    "DataTransport",
+    "Dropped",
     "Drops",
     "FrameSource",
     "Peers",

@@ -53,6 +53,7 @@ from ._peers import Peers
 from ._recorder import FrameSource, Recorder
 from ._running import COUNTS, FrameHook, Running
 from ._seats import artifacts_of, assign_problem, seat_label
+from ._transport import DataTransport
 
 log = logging.getLogger("mchair.agent")
 
@@ -68,6 +69,8 @@ class Agent:
     each recorder after that many kept frames; ``frame_hook(tag, frame)`` sees every kept frame.
     ``motion`` tunes the camera loop and its detector (None: defaults); the camera's ``name``, when
     it has one (a spec of ``worker.camera.open_camera``), is advertised as ``source``.
+    ``data_transport`` (None: TCP) carries the TensorBatches to other devices (``worker.agent._transport``);
+    what it delivers comes in through ``async_receive``.
     """
 
     def __init__(self, name: str, secret: bytes, *, host: str = "127.0.0.1", port: int = 0,
@@ -76,7 +79,7 @@ class Agent:
                  interfaces: Sequence[str] = (), cluster: str = "", device_type: str = "", backend: str = "auto",
                  throttle: Mapping[int, float] | None = None, max_frames: int | None = None,
                  frame_hook: FrameHook | None = None, artifact_timeout_s: float = 120.0,
-                 motion: MotionSettings | None = None) -> None:
+                 motion: MotionSettings | None = None, data_transport: DataTransport | None = None) -> None:
         if not secret:
             raise ValueError("the agent needs the cluster secret")
         self.name, self.host = name, host
@@ -86,6 +89,7 @@ class Agent:
         self.throttle = dict(throttle or {})
         self.max_frames, self.frame_hook = max_frames, frame_hook
         self.artifact_timeout_s = artifact_timeout_s
+        self.data_transport = data_transport
         self.cache = ArtifactCache(cache_dir or self.settings.cache_dir, backend, self.settings.threads or None)
         self.rejects = Rejects(log)
         self.drops = Drops(log)
@@ -135,7 +139,7 @@ class Agent:
         self._done = asyncio.Event()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"mchair-{self.name}")
         self._peers = Peers(self._secret, max_bytes=self.settings.max_frame_bytes, rejects=self.rejects,
-                            on_message=self._async_on_message)
+                            on_message=self._async_on_message, send_mbps=self.settings.send_mbps)
         try:
             self._server = await asyncio.start_server(self._async_on_connection, self.host, self._port,
                                                       limit=STREAM_LIMIT)
@@ -189,6 +193,8 @@ class Agent:
             await self._advertiser.async_stop()
         await self._peers.async_flush(timeout=1.0)
         await self._peers.async_close()
+        if self.data_transport is not None:
+            self.data_transport.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
         log.info("agent %s stopped", self.name)
 
@@ -210,7 +216,8 @@ class Agent:
         return AgentCounters(
             epoch=self.epoch, received=self._received, rejected=rejected, dropped=self.drops.by_reason(),
             **{k: counts[k] for k in COUNTS}, motions_sent=self._motions_sent,
-            send_failures=dict(self._peers.failures) if self._peers else {})
+            send_failures=dict(self._peers.failures) if self._peers else {},
+            send_overflow=self._peers.overflow if self._peers else 0)
 
     def fill(self, seat: Seat) -> int:
         """Tags ``seat`` (one of this agent's) holds waiting now."""
@@ -232,6 +239,10 @@ class Agent:
         finally:
             self._conns.discard(conn)
             conn.close()
+
+    async def async_receive(self, message: Message, peer: str) -> None:
+        """A message that came by the ``data_transport`` (from ``peer``): handled as if read from TCP."""
+        await self._async_on_message(message, peer)
 
     async def _async_on_message(self, message: Message, peer: str) -> None:
         self._received += 1
@@ -361,7 +372,13 @@ class Agent:
     # ---- sending
 
     def _send(self, peer: Peer, message: Message) -> None:
-        if self._peers is not None:
+        if self.data_transport is not None and isinstance(message, TensorBatch):
+            dropped = self.data_transport.send(peer, message)
+            if dropped is not None:
+                self.drops.record(peer.device, dropped.reason, dropped.detail)
+            elif self._peers is not None:
+                self._peers.tensor_bytes.count(peer.device, message)
+        elif self._peers is not None:
             self._peers.send(peer, message)
 
     def _on_motion(self, event: MotionEvent) -> None:
@@ -381,7 +398,8 @@ class Agent:
     def _heartbeat(self, epoch: int, plane: DataPlane | None, recorder: Recorder | None) -> Heartbeat:
         """A heartbeat of ``epoch`` with ``plane``'s statistics since the last heartbeat."""
         period = max(time.monotonic() - self._beat_at, 1e-3)
-        return build_heartbeat(self.name, epoch, plane, recorder, period, self.counters().drops)
+        links = self._peers.tensor_bytes.take() if self._peers is not None else ()
+        return build_heartbeat(self.name, epoch, plane, recorder, period, self.counters().drops, links)
 
     async def _async_heartbeats(self) -> None:
         while True:

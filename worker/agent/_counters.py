@@ -20,7 +20,11 @@ DROP_REASONS = (
     "unexpected-chunk",  # artifact bytes nobody asked for, or that do not fit
     "unexpected",        # a message an agent does not take (Ack, Result, Heartbeat, ...)
     "no-table",          # data or Resume before any Assign
+    "in-flight",         # a TensorBatch not sent: its edge had max_in_flight sends unfinished (data_transport)
+    "no-peer",           # a TensorBatch not sent: the data_transport cannot reach the device
 )
+# Drop reasons that are tags lost on purpose (back-pressure): they count in the heartbeat's ``drops``.
+PRESSURE_DROPS = ("in-flight",)
 
 
 class Drops:
@@ -72,11 +76,13 @@ class AgentCounters:
     resume_sent: int
     motions_sent: int = 0          # Motion messages (motion started or stopped on this device's camera)
     send_failures: Mapping[str, int] = field(default_factory=dict)  # per device: failed sends and connects
+    send_overflow: int = 0         # messages dropped from a full send queue (the link slower than the stream)
 
     @property
     def drops(self) -> int:
-        """Frames and tags lost on purpose (lowered rate, full buffers): the heartbeat's ``drops``."""
-        return self.frame_drops + self.overflow_drops
+        """Frames and tags lost on purpose (lowered rate, full buffers and send queues): the heartbeat's ``drops``."""
+        return (self.frame_drops + self.overflow_drops + self.send_overflow
+                + sum(self.dropped.get(r, 0) for r in PRESSURE_DROPS))
 
 
-__all__ = ["DROP_REASONS", "AgentCounters", "Drops"]
+__all__ = ["DROP_REASONS", "PRESSURE_DROPS", "AgentCounters", "Drops"]

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from worker.executor import Runner
-from worker.messages import Message, Result, Tensor, TensorBatch
+from worker.messages import Message, Result, Tensor, TensorBatch, encode_tensor
 from worker.runtime import CAMERA_FRAME, Output, SeatEngine
 from worker.table import Peer, Route, Seat, TaskTable
 
@@ -67,6 +67,7 @@ class _Done:
     seconds: float
     runs: int = 0          # runs of the stage in the push: tags whose tasks all ran (SeatEngine.tags_run)
     error: Exception | None = None
+    encoded: dict[tuple[str, int], Tensor] = field(default_factory=dict)   # (name, tag) -> for remote seats
 
 
 @dataclass
@@ -102,6 +103,7 @@ class DataPlane:
         self._errors: set[tuple[int, str]] = set()
         self.computed = self.compute_errors = self.overflow_drops = 0
         self.batches_sent = self.local_feeds = self.results_sent = 0
+        self.codec_fallbacks = 0
         self._recorder = next((s for s in self._engines if table.stages[s.stage].recorder), None)
         self._task = asyncio.get_running_loop().create_task(self._async_loop(), name=f"compute-{table.epoch}")
 
@@ -230,7 +232,23 @@ class DataPlane:
         delay = self._throttle.get(work.seat.stage, 0.0)
         if delay > 0 and engine.runs > runs:
             time.sleep(delay)   # test/diagnostic hook: a slow stage (see Agent's ``throttle``)
-        return _Done(outputs, engine.waiting(), time.perf_counter() - start, engine.tags_run - tags_run, error)
+        seconds = time.perf_counter() - start
+        # Encoding is not the stage's compute (the plan's run time excludes it), but it belongs in
+        # this thread: a big tensor's zstd must not hold up the event loop.
+        encoded = {(o.name, o.tag): self._encode(o.name, o.value, o.route.codec) for o in outputs
+                   if o.route is not None and any(d.device != self.device for d in o.destinations)}
+        return _Done(outputs, engine.waiting(), seconds, engine.tags_run - tags_run, error, encoded)
+
+    def _encode(self, name: str, value: np.ndarray, codec: str) -> Tensor:
+        """``value`` in the route's codec; raw when a lossy codec refuses it (NaN, infinities): exact beats lost."""
+        try:
+            return encode_tensor(name, value, codec)
+        except ValueError as exc:
+            self.codec_fallbacks += 1
+            if self.codec_fallbacks == 1 or self.codec_fallbacks % 100 == 0:
+                log.warning("%s cannot be sent as %s (%s): sent raw (%d so far)", name, codec, exc,
+                            self.codec_fallbacks)
+            return Tensor.from_array(name, value)
 
     def _finish(self, work: _Work, done: _Done, queue_ms: float) -> None:
         seat = work.seat
@@ -253,11 +271,11 @@ class DataPlane:
         stats.seconds += done.seconds
         stats.runs += done.runs
         if done.outputs:
-            self._route(seat, done.outputs, 1000 * done.seconds)
+            self._route(seat, done.outputs, 1000 * done.seconds, done.encoded)
             stats.tags.update(o.tag for o in done.outputs)
         self._check_pressure(seat)
 
-    def _route(self, seat: Seat, outputs: list[Output], compute_ms: float) -> None:
+    def _route(self, seat: Seat, outputs: list[Output], compute_ms: float, encoded: dict[tuple[str, int], Tensor]) -> None:
         stage = self.table.stages[seat.stage]
         source, shard = seat_label(seat), (seat.shard if stage.shards > 1 else -1)
         local: dict[tuple[Seat, int], list[tuple[str, np.ndarray, int]]] = {}
@@ -273,7 +291,7 @@ class DataPlane:
                 else:  # one batch per device and tag: the receiver finds its seats in the table
                     tensors = remote.setdefault((dest.device, out.tag), {})
                     if out.name not in tensors:
-                        tensors[out.name] = Tensor.from_array(out.name, out.value)
+                        tensors[out.name] = encoded[(out.name, out.tag)]
         now = time.monotonic()
         for (dest, tag), values in local.items():
             self.local_feeds += len(values)

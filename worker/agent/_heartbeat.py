@@ -6,7 +6,7 @@ import time
 
 import psutil
 
-from worker.messages import Heartbeat, StageLatency
+from worker.messages import Heartbeat, LinkBytes, StageLatency
 
 from ._dataplane import DataPlane
 from ._recorder import Recorder
@@ -21,16 +21,18 @@ def rss_mb() -> float:
 
 
 def build_heartbeat(device: str, epoch: int, plane: DataPlane | None, recorder: Recorder | None,
-                    period_s: float, drops: int) -> Heartbeat:
-    """The Heartbeat of ``epoch``: ``plane``'s statistics over the last ``period_s`` and ``recorder``'s frame
-    numbers since the last heartbeat (both taken: the next one starts afresh)."""
+                    period_s: float, drops: int, links: tuple[LinkBytes, ...] = ()) -> Heartbeat:
+    """The Heartbeat of ``epoch``: ``plane``'s statistics over the last ``period_s``, ``recorder``'s frame
+    numbers since the last heartbeat (both taken: the next one starts afresh) and the tensor bytes
+    written to each peer (``links``)."""
     ips, latency = plane.take_stats(period_s) if plane is not None else (0.0, {})
     first_tag, frames = recorder.take_numbers() if recorder is not None else (-1, ())
     return Heartbeat(
         device=device, epoch=epoch, time_ns=time.time_ns(),
         queue_fill=plane.queue_fill() if plane is not None else 0.0, ips=ips,
         stage_latency_ms=tuple(StageLatency(stage=k, ms=v) for k, v in latency.items()),
-        drops=drops, rss_mb=rss_mb(), first_tag=first_tag, frames=frames)
+        drops=drops, rss_mb=rss_mb(), first_tag=first_tag, frames=frames,
+        links=links)
 
 
 __all__ = ["build_heartbeat", "rss_mb"]

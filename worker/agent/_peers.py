@@ -5,6 +5,10 @@ the message for the device and one sender task per device writes them in order. 
 peer then stalls only its own queue, never the compute loop; a queue over ``max_queue`` drops its
 oldest message. What arrives on an outgoing connection (a master may answer on it) is handed to
 ``on_message`` like what arrives on the agent's own port.
+
+With ``send_mbps`` the senders share one pace, as devices on one Wi-Fi channel share its airtime:
+after each message every sender waits until the medium would have carried it. It emulates a
+slow link on loopback (``agent.send_mbps`` in cluster.yaml) for benchmarks and tests.
 """
 
 from __future__ import annotations
@@ -12,11 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from worker.messages import Message
+import numpy as np
+
+from worker.messages import LinkBytes, Message, TensorBatch
 from worker.table import Peer
 from worker.wire import DEFAULT_MAX_BYTES, Connection, Rejects, WireError
 
@@ -25,6 +32,26 @@ log = logging.getLogger("mchair.agent")
 OnMessage = Callable[[Message, str], Awaitable[None]]
 CONNECT_TIMEOUT_S = 5.0
 RETRY_S = 0.5          # wait before reconnecting to a peer that just failed
+
+
+class TensorBytes:
+    """Tensor bytes sent to each device, per codec: as encoded, and as the decoded tensors (a heartbeat's links)."""
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, str], list[int]] = {}   # (device, codec) -> [bytes, raw bytes]
+
+    def count(self, device: str, batch: TensorBatch) -> None:
+        """Add the tensors of ``batch``, sent to ``device``."""
+        for tensor in batch.tensors:
+            count = self._counts.setdefault((device, tensor.codec), [0, 0])
+            count[0] += tensor.nbytes
+            count[1] += math.prod(tensor.shape) * np.dtype(tensor.dtype).itemsize
+
+    def take(self) -> tuple[LinkBytes, ...]:
+        """The counts since the last call (the next heartbeat starts afresh)."""
+        counts, self._counts = self._counts, {}
+        return tuple(LinkBytes(peer=device, codec=codec, bytes=b, raw_bytes=raw)
+                     for (device, codec), (b, raw) in sorted(counts.items()))
 
 
 @dataclass
@@ -45,7 +72,7 @@ class Peers:
     """Connections to the devices (and the master) an agent sends to, keyed by device and address."""
 
     def __init__(self, secret: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, rejects: Rejects | None = None,
-                 on_message: OnMessage | None = None, max_queue: int = 256) -> None:
+                 on_message: OnMessage | None = None, max_queue: int = 256, send_mbps: float = 0.0) -> None:
         self._secret, self._max_bytes = secret, max_bytes
         self.rejects = rejects if rejects is not None else Rejects()
         self._on_message = on_message
@@ -54,6 +81,9 @@ class Peers:
         self.failures: dict[str, int] = {}
         self.sent = 0
         self.overflow = 0
+        self._seconds_per_byte = 8 / (send_mbps * 1e6) if send_mbps > 0 else 0.0
+        self._medium_free_at = 0.0   # loop time when the capped medium has carried what was sent
+        self.tensor_bytes = TensorBytes()   # what was written (a data transport adds what it carried)
 
     def send(self, peer: Peer, message: Message) -> None:
         """Queue ``message`` for ``peer`` (never blocks; the device's sender task writes it)."""
@@ -125,7 +155,12 @@ class Peers:
         """'' when sent; 'too big' when it never can be; 'retry' when the connection failed."""
         try:
             conn = link.conn or await self._async_connect(link)
+            before = conn.bytes_sent
             await conn.async_send(message)
+            if isinstance(message, TensorBatch):
+                self.tensor_bytes.count(link.peer.device, message)
+            if self._seconds_per_byte:
+                await self._async_pace(conn.bytes_sent - before)
         except WireError:
             return "too big"   # refused before writing: the connection is still in step
         except (TimeoutError, OSError, EOFError) as exc:
@@ -133,6 +168,12 @@ class Peers:
             link.error = f"{type(exc).__name__}: {exc}"
             return "retry"
         return ""
+
+    async def _async_pace(self, nbytes: int) -> None:
+        """Wait until the capped medium has carried ``nbytes`` more, after what every sender sent before."""
+        now = asyncio.get_running_loop().time()
+        self._medium_free_at = max(self._medium_free_at, now) + nbytes * self._seconds_per_byte
+        await asyncio.sleep(self._medium_free_at - now)
 
     async def _async_connect(self, link: _Link) -> Connection:
         peer = link.peer
@@ -174,4 +215,4 @@ class Peers:
             link.failing = True
 
 
-__all__ = ["Peers"]
+__all__ = ["Peers", "TensorBytes"]

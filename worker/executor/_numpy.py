@@ -7,7 +7,7 @@ tests an executor whose every line can be read.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -15,6 +15,8 @@ from ..errors import ModelFormatError, UnsupportedOpError
 from ..graph import ACTIVATIONS, Graph, parse_graph, read_graph
 from ._base import TensorSpec, check_feeds
 from ._numpy_ops import ACTIVATION_CODES, KERNELS, Call, Kernel
+
+Tap = Callable[[str, np.ndarray], "np.ndarray | None"]
 
 
 class NumpyRunner:
@@ -41,14 +43,25 @@ class NumpyRunner:
         self._fold_constants()
         self._plan_frees()
 
-    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run once; returns fresh arrays that share no memory with the feeds or the model."""
+    def run(self, feeds: Mapping[str, np.ndarray], tap: Tap | None = None) -> dict[str, np.ndarray]:
+        """Run once; returns fresh arrays that share no memory with the feeds or the model.
+
+        ``tap(name, value)`` sees every input as fed and every activation an operator writes, and may
+        return a replacement (the planner measures what a lossy codec on a tensor does to the outputs).
+        """
         check_feeds(self.path, self.inputs, feeds)
         values: dict[int, np.ndarray] = dict(self._constants)
         for spec, t in zip(self.inputs, self._graph.inputs):
             values[t] = np.asarray(feeds[spec.name], spec.dtype)
+            if tap is not None and (replaced := tap(spec.name, values[t])) is not None:
+                values[t] = np.asarray(replaced, spec.dtype)
         for call, kernel, frees in self._steps:
             _execute(call, kernel, values)
+            if tap is not None:
+                out = call.op.outputs[0]
+                replaced = tap(call.outputs[0].name, values[out])
+                if replaced is not None:
+                    values[out] = np.asarray(replaced, call.outputs[0].dtype)
             for t in frees:
                 del values[t]
         return {spec.name: np.array(values[t]) for spec, t in zip(self.outputs, self._graph.outputs)}

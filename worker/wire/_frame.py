@@ -82,6 +82,7 @@ class Connection:
                  registry: Registry | None = None, peer: str | None = None) -> None:
         self.reader, self.writer = reader, writer
         self.max_bytes = max_bytes
+        self.bytes_sent = 0   # framed bytes written (Peers paces a capped sender by it)
         self.rejects = rejects if rejects is not None else Rejects()
         self.peer = peer or _peer_name(writer)
         self._secret, self._registry = secret, registry
@@ -100,6 +101,7 @@ class Connection:
         if size > self.max_bytes:  # the peer would drop the connection: refuse here instead
             raise WireError("oversize", f"{type(message).__name__} of {size} bytes, the limit is {self.max_bytes}")
         write_frame(self.writer, parts)
+        self.bytes_sent += size
         await self.writer.drain()
 
     async def async_receive(self) -> Message:

@@ -227,3 +227,22 @@ def test_control_flow_op_is_named_not_a_crash(user_error: Callable[..., str], mc
     user_error(mchair("model", "partition", "looping.tflite", "--stages", "2", "--out", "D"),
                       "looping.tflite", "layer loop", "WHILE")
     assert not (tmp_path / "D" / "manifest.json").exists()
+
+
+def test_inspect_with_a_codec_sizes_every_cut_against_the_raw_frame(mchair: Run) -> None:
+    raw = json.loads(mchair("model", "inspect", "alexnet-tiny", "--json").stdout)
+    result = mchair("model", "inspect", "alexnet-tiny", "--json", "--codec", "uint8", "--frames", "1")
+    assert result.returncode == 0, result.stderr
+    (block,) = json.loads(result.stdout)["blocks"]
+    frame = 4 * 67 * 67 * 3
+    for plain, coded in zip(raw["blocks"][0]["layers"], block["layers"], strict=True):
+        # uint8 keeps a byte per value plus its scale and offset.
+        assert coded["codec"] == "uint8"
+        assert coded["codec_cut_bytes"] == plain["cut_bytes"] // 4 + 8
+        assert coded["codec_cut_per_frame"] == coded["codec_cut_bytes"] / frame
+    table = mchair("model", "inspect", "alexnet-tiny", "--codec", "uint8+zstd", "--frames", "1").stdout
+    assert "cut in uint8+zstd" in table and "/ raw frame" in table
+
+
+def test_inspect_with_an_unknown_codec(user_error: Callable[..., str], mchair: Run) -> None:
+    user_error(mchair("model", "inspect", "alexnet-tiny", "--codec", "gzip"), "--codec gzip")

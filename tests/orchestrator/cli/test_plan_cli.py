@@ -8,9 +8,9 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from orchestrator.planner import plan_model
-from orchestrator.profile import Profile, find_profile, save_profile
 from orchestrator.master import partition_plan
+from orchestrator.planner import plan_model
+from orchestrator.profile import LinkModel, Profile, find_profile, save_profile
 from orchestrator.toolchain import check_partition, open_model
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
@@ -110,3 +110,26 @@ def test_bench_planner_prints_times_and_ratios(mchair: Run) -> None:
     ratio = float(out.rsplit("lowest ratio:", 1)[1].split()[0])
     assert ratio >= 1.0 - 1e-9
     assert "[2/2] action-recognition-tiny" in result.stderr
+
+
+def test_plan_with_codecs_on_a_slow_link_shows_each_stage_codec_and_the_error(mchair: Run, tmp_path: Path) -> None:
+    slow = dataclasses.replace(find_profile("rpi3"), name="rpi3-slow", codecs=find_profile("xeon-2core").codecs,
+                               link=LinkModel(8 / 2e6, 0.002, "shared", 2.0, "test: 2 Mbps"))
+    path = save_profile(slow, tmp_path / "slow.yaml")
+    result = mchair("plan", "alexnet-tiny", "--profile", path, "--devices", "3", "--codecs", "raw,uint8",
+                    "--error-budget", "0.05")
+    assert result.returncode == 0, result.stderr
+    assert "in codec" in result.stdout and " uint8 " in result.stdout
+    assert "predicted output error" in result.stdout
+    as_json = mchair("plan", "alexnet-tiny", "--profile", path, "--devices", "3", "--codecs", "raw,uint8",
+                     "--error-budget", "0.05", "--json")
+    plans = json.loads(as_json.stdout)["plans"]
+    assert all(p["error"] <= 0.05 for p in plans)
+    assert any(s["codec"] == "uint8" for p in plans for s in p["stages"])
+
+
+def test_plan_with_a_bad_codec_or_budget(mchair: Run, user_error: Callable[..., str]) -> None:
+    user_error(mchair("plan", "alexnet-tiny", "--profile", "rpi3", "--devices", "2", "--codecs", "gzip"),
+               "codecs.choose")
+    user_error(mchair("plan", "alexnet-tiny", "--profile", "rpi3", "--devices", "2", "--error-budget", "-1"),
+               "codecs.error_budget")

@@ -22,20 +22,12 @@ from orchestrator.master import LocalCluster, Master, Stream, verify_runs
 from orchestrator.profile import find_profile
 from orchestrator.toolchain.zoo import build_model, find_spec
 
+from ._waiting import until
+
 MODEL = "alexnet-tiny"          # no windows: a stream's first result is its first frame's
 PROFILE = find_profile("rpi3")  # plans that use several devices (camera | model x replicas)
 NO_DETECTOR = {"motion": {"enabled": False}}
 RESULTS = 8
-TIMEOUT_S = 60.0
-
-
-async def until(what: str, condition: Callable[[], bool], timeout: float = TIMEOUT_S) -> None:
-    """Wait for ``condition``; fail naming ``what``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 @asynccontextmanager

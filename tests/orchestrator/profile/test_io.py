@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from orchestrator.profile import (
+    CodecTiming,
     DeviceFacts,
     LayerTiming,
     LinkModel,
@@ -50,6 +51,7 @@ def sample_profile() -> Profile:
         ops={"CONV_2D": OpModel("CONV_2D", 4.6e-6, 1.9e-5, 1.6e-5, 0.0, 9.5e-5, 0.078, 24, "fitted"),
              "*": OpModel("*", 3.5e-6, s_per_out_mb=8.7e-5, samples=10)},
         task_overhead_s=7.0e-5, camera_s=3.4e-5, steps={"optical_flow": 7.0e-5}, models={"tiny": timings},
+        codecs={"uint8+zstd": CodecTiming(2.3e-3, 6.7e-4, "measured"), "fp16": CodecTiming(3.0e-3, 2.3e-3)},
         notes="a test profile")
 
 
@@ -116,6 +118,10 @@ BAD = {
     "tasks not a list": (lambda r: _set(r, "models.tiny.tasks", {"a": 1}), "models.tiny.tasks", "a list"),
     "section not a mapping": (lambda r: _set(r, "memory", [1, 2]), "memory", "expected a mapping"),
     "step time text": (lambda r: _set(r, "steps.optical_flow", "slow"), "steps.optical_flow", "expected a number"),
+    "unknown codec": (lambda r: _set(r, "codecs.gzip", {"encode_s_per_mb": 0.1, "decode_s_per_mb": 0.1}),
+                      "codecs.gzip", "codec"),
+    "codec time text": (lambda r: _set(r, "codecs.fp16.encode_s_per_mb", "fast"), "codecs.fp16.encode_s_per_mb",
+                        "expected a number"),
 }
 
 
