@@ -19,6 +19,7 @@ from ..profile import find_profile
 from . import _ray_master
 from ._codec_args import add_codec_arguments, codec_settings
 from ._table import format_table
+from .status import LINK_HEADERS, link_row
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -103,11 +104,9 @@ def format_streams(master: Master) -> str:
 
 def format_links(master: Master, seconds: float) -> str:
     """Tensor bytes per second on every link the run used (from the heartbeats), encoded and raw."""
-    rows = [(device, peer, codec, round(sent / seconds / 1e3, 1), round(raw / seconds / 1e3, 1),
-             round(sent / raw, 3) if raw else "-")
+    rows = [link_row(device, peer, codec, sent / seconds, raw / seconds)
             for (device, peer, codec), (sent, raw) in sorted(master.link_bytes.items())]
-    return format_table(("device", "to", "codec", "KB/s sent", "KB/s raw", "sent / raw"), rows) if rows \
-        else "no tensors went over the network"
+    return format_table(LINK_HEADERS, rows) if rows else "no tensors went over the network"
 
 
 def format_report(report: Report) -> str:

@@ -107,10 +107,15 @@ def _rows(status: Status) -> tuple[list[Sequence[object]], list[Sequence[object]
     return devices, streams
 
 
+def link_row(device: str, peer: str, codec: str, sent_per_s: float, raw_per_s: float) -> Sequence[object]:
+    """One row of ``LINK_HEADERS``: a link's codec, KB/s as sent and as the decoded tensors, their ratio."""
+    return (device, peer, codec, round(sent_per_s / 1e3, 1), round(raw_per_s / 1e3, 1),
+            round(sent_per_s / raw_per_s, 3) if raw_per_s else "-")
+
+
 def link_rows(status: Status) -> list[Sequence[object]]:
     """One row per device and peer it sent tensors to over the last heartbeat period."""
-    return [(d.device, link.peer, link.codec, round(link.bytes_per_s / 1e3, 1), round(link.raw_bytes_per_s / 1e3, 1),
-             round(link.bytes_per_s / link.raw_bytes_per_s, 3) if link.raw_bytes_per_s else "-")
+    return [link_row(d.device, link.peer, link.codec, link.bytes_per_s, link.raw_bytes_per_s)
             for d in status.devices for link in d.links]
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 from rich.console import Console
 
 from orchestrator.cli.status import plain_view, rich_view
-from worker.messages import DeviceStatus, StageTime, Status, StreamStatus
+from worker.messages import DeviceStatus, LinkStatus, StageTime, Status, StreamStatus
 
 STATUS = Status(
     model="alexnet-tiny", profile="rpi3", epoch=4, time_ns=1, reassignments=2,
@@ -35,3 +36,14 @@ def test_rich_view_renders_in_a_terminal() -> None:
     Console(file=out, width=200, force_terminal=True).print(rich_view(STATUS))
     text = out.getvalue()
     assert "pi2" in text and "streams" in text and "\x1b[" in text, "coloured rows"
+
+
+def test_links_and_the_output_error_are_shown() -> None:
+    pi0 = dataclasses.replace(STATUS.devices[0], links=(
+        LinkStatus(peer="pi1", codec="uint8+zstd", bytes_per_s=20_000.0, raw_bytes_per_s=160_000.0),))
+    stream = dataclasses.replace(STATUS.streams[0], error_budget=0.02, output_error=0.0042)
+    text = plain_view(dataclasses.replace(STATUS, devices=(pi0, *STATUS.devices[1:]), streams=(stream,)))
+    row = next(line for line in text.splitlines() if "uint8+zstd" in line)
+    assert row.split() == ["pi0", "pi1", "uint8+zstd", "20", "160", "0.125"]
+    assert "0.0042 (0.02)" in text
+    assert "no tensors on the network" in plain_view(STATUS) and "- (0)" in plain_view(STATUS)
