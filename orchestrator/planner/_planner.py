@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -19,6 +20,7 @@ from ._problem import DEFAULT_MAX_SHARDS, Problem, build_problem
 
 Algorithm = Callable[[CostModel, int, "float | None"], list["tuple[Stage, ...] | None"]]
 ALGORITHMS: dict[str, Algorithm] = {"paper": paper_stages, "optimal": optimal_stages}
+log = logging.getLogger("mchair.planner")
 
 
 def plan_problem(problem: Problem, n_max: int, algorithm: str = "optimal",
@@ -72,8 +74,14 @@ def plan_model(model: str, profile: Profile, n_max: int, algorithm: str = "optim
     """
     name, blocks = open_model(model)
     problem = build_problem(name, blocks, spec_of(model), profile, memory_mb, max_shards, fps)
-    if codecs is not None and codecs.choose != ("raw",):
-        problem = replace(problem, codecs=codecs, codec_facts=codec_facts(problem, model, codecs, progress))
+    if codecs is not None:
+        untimed = [c for c in codecs.choose if c != "raw" and c not in profile.codecs]
+        if untimed:
+            log.warning("profile %s has no encode/decode time for %s: the planner will not use them "
+                        "(`mchair profile MODEL` on the device measures them)", profile.name, ", ".join(untimed))
+            codecs = replace(codecs, choose=tuple(c for c in codecs.choose if c not in untimed) or ("raw",))
+        if codecs.choose != ("raw",):
+            problem = replace(problem, codecs=codecs, codec_facts=codec_facts(problem, model, codecs, progress))
     return plan_problem(problem, n_max, algorithm, latency_bound)
 
 

@@ -57,3 +57,11 @@ def test_on_a_slow_shared_link_the_planner_picks_codecs_within_the_budget() -> N
     best_raw = max(p.metrics.ips for p in raw.plans if p)
     best = max(p.metrics.ips for p in coded.plans if p)
     assert best > best_raw
+
+
+def test_codecs_the_profile_cannot_time_are_left_out_and_said_so(monkeypatch: pytest.MonkeyPatch,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(facts_module, "_measure", lambda *a, **k: pytest.fail("nothing left to measure"))
+    plans = plan_model(MODEL, find_profile("rpi3"), 2, codecs=CodecSettings(("raw", "fp16"), 0.05))
+    assert all(d.codec == "raw" for p in plans.plans if p for d in p.details)
+    assert "profile rpi3 has no encode/decode time for fp16" in caplog.text
