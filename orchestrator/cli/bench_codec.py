@@ -28,6 +28,7 @@ from worker.executor import load_model
 from worker.messages import TensorBatch, encode_tensor
 from worker.wire import decode, encode_parts
 
+from ..profile import relu_like
 from ..toolchain.partition import partition
 from ..toolchain.source import open_model
 from ._codec_args import add_codec_arguments, codec_settings
@@ -94,15 +95,11 @@ def add_benchmarks(bsub: argparse._SubParsersAction) -> None:
 
 def synthetic(kind: str, size: int, seed: int = 0) -> np.ndarray:
     """A float32 tensor of about ``size`` bytes, [1, rows, 64]: ``random`` normal, or ``relu`` activations."""
+    if kind == "relu":
+        return relu_like(size, seed, CHANNELS)
     n = max(1, size // 4)
     channels = min(CHANNELS, n)
-    shape = (1, n // channels, channels)
-    rng = np.random.default_rng(seed)
-    values = rng.standard_normal(shape, dtype=np.float32)
-    if kind == "random":
-        return values
-    # Half zeros and a positive tail whose spread differs per channel, as after conv + ReLU.
-    return np.maximum(values, 0) * rng.uniform(0.2, 2.0, channels).astype(np.float32)
+    return np.random.default_rng(seed).standard_normal((1, n // channels, channels), dtype=np.float32)
 
 
 def model_activations(model: str, count: int = REAL_TENSORS) -> list[Sample]:

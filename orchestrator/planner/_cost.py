@@ -99,14 +99,14 @@ class CostModel:
         facts = self.p.codec_facts
         if facts is None:
             return "raw"
+        values = crossing(self.p, cut)
         best, best_s = "raw", float("inf")
         for codec in self.p.codecs.candidates:
             if (codec != "raw" and codec not in self.p.profile.codecs) or facts.error(codec, cut) > budget:
                 continue   # a codec the profile has no time for cannot be costed
             seconds = sum(self.p.values[vi].rate * (self.wire_bytes(vi, codec) * self.link.seconds_per_byte
                                                     + self.codec_s(vi, codec, "encode")
-                                                    + self.codec_s(vi, codec, "decode"))
-                          for vi in crossing(self.p, cut))
+                                                    + self.codec_s(vi, codec, "decode")) for vi in values)
             if seconds < best_s - EPS:
                 best, best_s = codec, seconds
         return best

@@ -6,7 +6,7 @@ are private: ``_model`` (the dataclasses and their predictions), ``_io`` (YAML),
 ``_codecs`` (timing the tensor codecs).
 """
 
-from ._codecs import measure_codec_timings
+from ._codecs import measure_codec_timings, relu_like
 from ._fit import fit_profile
 from ._io import builtin_profiles, dump_profile, find_profile, load_profile, parse_profile, profiles_dir, save_profile
 from ._link import LinkMeasurement, measure_link, serve_echo
@@ -19,5 +19,5 @@ __all__ = [
     "OpModel", "Power", "Profile", "TaskTiming", "builtin_profiles", "dump_profile", "find_profile", "load_profile",
     "parse_profile", "profiles_dir", "save_profile",
     "LinkMeasurement", "MeasureOptions", "Measurement", "Progress", "fit_profile", "measure_codec_timings",
-    "measure_link", "measure_model", "serve_echo",
+    "measure_link", "measure_model", "relu_like", "serve_echo",
 ]

@@ -1,14 +1,13 @@
 """Timing the tensor codecs on this device: what the planner charges a link for encoding and decoding.
 
 Each codec of ``worker.codecs.CODECS`` encodes and decodes a 1 MB activation-like tensor (ReLU
-output: about half zeros, the rest half-normal), the median of as many runs as fit in the
+output: about half zeros, a spread per channel), the median of as many runs as fit in the
 budget; the figures are per MB of the tensor's float32 bytes, like the planner's byte counts.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -16,27 +15,20 @@ from worker.codecs import CODECS
 from worker.messages import encode_tensor
 
 from ._device import today
+from ._measure import time_call
 from ._model import MB, CodecTiming
 
 SAMPLE_BYTES = 1 << 20
 
 
-def relu_like(nbytes: int, seed: int = 0) -> np.ndarray:
-    """A float32 tensor of ``nbytes`` shaped like a conv activation, values like a ReLU's output."""
+def relu_like(nbytes: int, seed: int = 0, channels: int = 64) -> np.ndarray:
+    """A float32 tensor of about ``nbytes``, [1, rows, channels], like a conv + ReLU's output: half zeros
+    and a positive tail whose spread differs per channel."""
+    n = max(1, nbytes // 4)
+    channels = min(channels, n)
     rng = np.random.default_rng(seed)
-    channels = 32
-    n = max(channels, nbytes // 4 // channels * channels)
-    return np.maximum(rng.standard_normal(n, dtype=np.float32), 0).reshape(1, -1, channels)
-
-
-def _median_s(fn: Callable[[], object], budget_s: float) -> float:
-    times: list[float] = []
-    deadline = time.perf_counter() + budget_s
-    while len(times) < 3 or (time.perf_counter() < deadline and len(times) < 1000):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    values = rng.standard_normal((1, n // channels, channels), dtype=np.float32)
+    return np.maximum(values, 0) * rng.uniform(0.2, 2.0, channels).astype(np.float32)
 
 
 def measure_codec_timings(codecs: Sequence[str] = CODECS, budget_s: float = 0.2) -> dict[str, CodecTiming]:
@@ -48,8 +40,8 @@ def measure_codec_timings(codecs: Sequence[str] = CODECS, budget_s: float = 0.2)
         if codec == "raw":
             continue
         tensor = encode_tensor("x", x, codec)
-        enc = _median_s(lambda c=codec: encode_tensor("x", x, c), budget_s)  # type: ignore[misc]
-        dec = _median_s(tensor.array, budget_s)
+        enc = time_call(lambda c=codec: encode_tensor("x", x, c), 3, budget_s)  # type: ignore[misc]
+        dec = time_call(tensor.array, 3, budget_s)
         out[codec] = CodecTiming(enc / mb, dec / mb, f"measured on {today()}: median of encode/decode of a "
                                                      f"{x.nbytes >> 20} MB ReLU-like float32 tensor")
     return out

@@ -10,7 +10,7 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -18,16 +18,10 @@ import pytest
 import yaml
 
 from orchestrator.cli.motion import async_send_motion
-from orchestrator.master import LocalCluster, Master, Stream, verify_runs
-from orchestrator.profile import find_profile
+from orchestrator.master import LocalCluster, Master, Stream
 from orchestrator.toolchain.zoo import build_model, find_spec
 
-from ._waiting import until
-
-MODEL = "alexnet-tiny"          # no windows: a stream's first result is its first frame's
-PROFILE = find_profile("rpi3")  # plans that use several devices (camera | model x replicas)
-NO_DETECTOR = {"motion": {"enabled": False}}
-RESULTS = 8
+from ._live import MODEL, NO_DETECTOR, PROFILE, check_stream, running, until
 
 
 @asynccontextmanager
@@ -44,34 +38,11 @@ async def cluster(work: Path, devices: int, model: str = MODEL,
         await local.async_stop_with(master, "test over")
 
 
-def running(master: Master, camera: str, results: int = RESULTS) -> Callable[[], bool]:
-    """True once ``camera``'s current epoch has ``results`` results."""
-    def check() -> bool:
-        stream = master.streams.get(camera)
-        return stream is not None and stream.current is not None and \
-            len(stream.current.results.inferences) >= results
-    return check
-
-
 async def start_stream(master: Master, camera: str) -> Stream:
     """Motion on ``camera`` (as ``mchair motion`` sends it); its stream once results come."""
     await async_send_motion(master.cluster, camera, True)
     await until(f"first results of {camera}", running(master, camera))
     return master.streams[camera]
-
-
-def check_stream(master: Master, local: LocalCluster, camera: str, model: str = MODEL) -> None:
-    """The stream's results equal the reference epoch by epoch, in capture order, none twice."""
-    stream = master.streams[camera]
-    frames = [i.frame for i in stream.inferences()]
-    assert frames == sorted(set(frames)), "results in capture order, none twice"
-    assert stream.duplicates() == 0 and master.rejects.count() == 0
-    for run in stream.runs:   # every recorded tag that could give a result did, or is counted lost
-        first = run.table.first_complete_tag(run.table.sink.index)
-        missing = set(range(first, run.recorded)) - {i.tag for i in run.results.inferences}
-        assert run.lost == len(missing), (run.epoch, run.lost, sorted(missing))
-    verdict = verify_runs(find_spec(model), local.cameras[camera], stream.runs)
-    assert verdict.ok and verdict.checked >= RESULTS, verdict
 
 
 def test_two_cameras_alternating_motion(tmp_path: Path) -> None:
@@ -227,6 +198,6 @@ def test_cpu_hog_on_a_device_leads_to_a_replan(tmp_path: Path) -> None:
             # The slowed device left the replicated stage: out of the plan, or on a lighter seat.
             busy = {s.device: after.plan.details[s.stage].busy_s for s in after.table.seats}
             assert victim not in busy or busy[victim] < max(busy.values())
-        check_stream(master, local, camera, str(spec))
+        check_stream(master, local, camera, model=str(spec))
 
     asyncio.run(scenario())

@@ -16,7 +16,8 @@ from orchestrator.master import LocalCluster
 from orchestrator.profile import find_profile
 from orchestrator.toolchain.zoo import build_model, find_spec
 
-from .test_chairs import MODEL, NO_DETECTOR, start_stream
+from ._live import MODEL, NO_DETECTOR
+from .test_chairs import start_stream
 
 ROOT = Path(__file__).resolve().parents[3]
 
