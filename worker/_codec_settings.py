@@ -21,7 +21,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from worker._yaml import Validator
-from worker.codecs import parse_codec
+from worker.wire import parse_codec
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import argparse
 from dataclasses import replace
 
 from worker.cluster import CodecSettings, parse_codec_settings
-from worker.codecs import CODECS
+from worker.wire import CODECS
 
 
 def add_codec_arguments(p: argparse.ArgumentParser) -> None:

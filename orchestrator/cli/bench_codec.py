@@ -1,6 +1,6 @@
 """``mchair bench codec``: what each tensor codec saves on the wire, what it costs in time and error.
 
-For every codec (``worker.codecs.CODECS``) and tensor kind (random normal values, synthetic
+For every codec (``worker.wire.CODECS``) and tensor kind (random normal values, synthetic
 ReLU activations, and real activations of a built-in model run on a synthetic camera frame):
 the bytes the tensor takes in its message, the ratio to raw, encode and decode MB/s of the
 tensor's float32 bytes, the MB/s of a whole hop (encode, Avro message, decode, array), and the
@@ -22,11 +22,9 @@ import numpy as np
 
 from worker.camera import SyntheticCamera, preprocess
 from worker.cluster import CodecSettings
-from worker.codecs import CODECS
+from worker.wire import CODECS, TensorBatch, decode, encode_parts, encode_tensor
 from worker.errors import UserError
 from worker.executor import load_model
-from worker.messages import TensorBatch, encode_tensor
-from worker.wire import decode, encode_parts
 
 from ..profile import relu_like
 from ..toolchain.partition import partition

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from worker.errors import UserError
-from worker.messages import Tensor, TensorBatch
+from worker.wire import Tensor, TensorBatch
 
 from ..master import LocalCluster, Report, async_run
 from ..profile import Profile, find_profile

@@ -20,10 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from worker.errors import UserError
-from worker.messages import Tensor, TensorBatch
 from worker.wire import (
     STREAM_LIMIT,
     Connection,
+    Tensor,
+    TensorBatch,
     decode,
     encode,
     encode_parts,

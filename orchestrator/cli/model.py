@@ -8,7 +8,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from worker.codecs import CODECS, parse_codec
+from worker.wire import CODECS, parse_codec
 from worker.errors import UserError
 from worker.executor import BACKENDS
 

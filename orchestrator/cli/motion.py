@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from worker.cluster import ClusterConfig, load_cluster
-from worker.messages import Motion
+from worker.wire import Motion
 
 from ._master_link import async_connect_master
 from .status import async_fetch_status

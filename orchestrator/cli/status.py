@@ -13,8 +13,7 @@ from pathlib import Path
 
 from worker.cluster import ClusterConfig, load_cluster
 from worker.errors import UserError
-from worker.messages import Status, StatusRequest
-from worker.wire import WireError
+from worker.wire import Status, StatusRequest, WireError
 
 from ._master_link import TIMEOUT_S, async_connect_master, master_where
 from ._table import format_table

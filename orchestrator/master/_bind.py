@@ -12,7 +12,7 @@ from pathlib import Path
 
 from worker.errors import UserError
 from worker.runtime import CAMERA_FRAME
-from worker.table import InputSpec, Peer, Route, Seat, StageSpec, TaskSpec, TaskTable
+from worker.wire import InputSpec, Peer, Route, Seat, StageSpec, TaskSpec, TaskTable
 
 from ..planner import Plan, StagePlan
 from ..toolchain.manifest import Manifest, Task

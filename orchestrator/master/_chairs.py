@@ -14,8 +14,7 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from worker.messages import Ack, Assign, Release, Resume
-from worker.table import Peer
+from worker.wire import Ack, Assign, Peer, Release, Resume
 
 from ..planner import Plan
 from ..toolchain.source import spec_of

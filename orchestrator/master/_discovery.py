@@ -15,7 +15,7 @@ from zeroconf import ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncZeroconf
 
 from worker.cluster import ClusterConfig
-from worker.table import Peer
+from worker.wire import Peer
 
 SERVICE = "_mchair._tcp.local."
 log = logging.getLogger("mchair.master")

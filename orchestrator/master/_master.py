@@ -19,19 +19,22 @@ from pathlib import Path
 from worker.agent import Peers, artifacts_of
 from worker.cluster import ClusterConfig
 from worker.errors import UserError
-from worker.messages import (
+from worker.wire import (
     Ack,
     ArtifactChunk,
     ArtifactRequest,
+    Connection,
     Heartbeat,
     Message,
     Motion,
+    Peer,
+    Rejects,
     Result,
     Shutdown,
     StatusRequest,
+    TaskTable,
+    WireError,
 )
-from worker.table import Peer, TaskTable
-from worker.wire import Connection, Rejects, WireError
 
 from ..planner import Plan, PlanSet, plan_model
 from ..profile import Profile

@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from worker.messages import Status
+from worker.wire import Status
 
 log = logging.getLogger("mchair.master")
 MAX_REQUEST = 8192

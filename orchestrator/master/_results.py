@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from worker.messages import Result
+from worker.wire import Result
 
 
 @dataclass(frozen=True)

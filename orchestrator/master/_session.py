@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from worker.table import TaskTable
+from worker.wire import TaskTable
 
 from ._discovery import Device
 from ._results import Inference, percentiles

@@ -6,7 +6,7 @@ import math
 import time
 from typing import TYPE_CHECKING
 
-from worker.messages import DeviceStatus, LinkStatus, StageTime, Status, StreamStatus
+from worker.wire import DeviceStatus, LinkStatus, StageTime, Status, StreamStatus
 
 from ._session import stream_figures
 

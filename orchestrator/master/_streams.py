@@ -12,7 +12,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from worker.table import TaskTable
+from worker.wire import TaskTable
 
 from ..planner import Plan
 from ._results import Inference, Results

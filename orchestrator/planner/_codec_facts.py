@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from worker.cluster import CodecSettings
-from worker.messages import encode_tensor
+from worker.wire import encode_tensor
 
 from ..profile import Progress
 from ..toolchain.activations import Key, ModelStream

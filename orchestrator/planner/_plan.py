@@ -24,7 +24,7 @@ class StagePlan:
     memory_bytes: float
     reload_s: float                 # per run, when the stage does not fit in memory
     in_bytes: float                 # bytes per frame received by the stage (all copies, as encoded)
-    codec: str = "raw"              # how its inputs travel (worker.codecs)
+    codec: str = "raw"              # how its inputs travel (worker.wire)
     error: float = 0.0              # measured output error of that codec at this cut
 
     @property

@@ -1,6 +1,6 @@
 """Timing the tensor codecs on this device: what the planner charges a link for encoding and decoding.
 
-Each codec of ``worker.codecs.CODECS`` encodes and decodes a 1 MB activation-like tensor (ReLU
+Each codec of ``worker.wire.CODECS`` encodes and decodes a 1 MB activation-like tensor (ReLU
 output: about half zeros, a spread per channel), the median of as many runs as fit in the
 budget; the figures are per MB of the tensor's float32 bytes, like the planner's byte counts.
 """
@@ -11,8 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from worker.codecs import CODECS
-from worker.messages import encode_tensor
+from worker.wire import CODECS, encode_tensor
 
 from ._device import today
 from ._measure import time_call

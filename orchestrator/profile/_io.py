@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from worker.codecs import parse_codec
+from worker.wire import parse_codec
 from worker.errors import ConfigError, UserError
 
 from .._config import Validator, data_dir, locate, read_yaml, shipped

@@ -17,8 +17,7 @@ from typing import Any
 import numpy as np
 
 from worker.agent import Dropped
-from worker.messages import Tensor, TensorBatch
-from worker.table import Peer
+from worker.wire import Peer, Tensor, TensorBatch
 
 from ._session import import_ray
 

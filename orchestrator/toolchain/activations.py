@@ -16,7 +16,7 @@ import numpy as np
 
 from worker.camera import SyntheticCamera, preprocess
 from worker.executor import NumpyRunner
-from worker.messages import encode_tensor
+from worker.wire import encode_tensor
 
 from .analysis import cut_tensors
 from .reference import StreamReference

@@ -24,24 +24,29 @@ from typing import TYPE_CHECKING, Any
 
 from worker.cluster import AgentSettings
 from worker.errors import UserError
-from worker.messages import (
+from worker.wire import (
+    STREAM_LIMIT,
     Ack,
     AlmostFull,
     ArtifactChunk,
     ArtifactRequest,
     Assign,
+    Connection,
     Heartbeat,
     Message,
     Motion,
+    Peer,
+    Rejects,
     Release,
     Resume,
+    Seat,
     Shutdown,
+    TaskTable,
     TensorBatch,
+    WireError,
 )
 from worker.motion import MotionEvent, MotionSettings
 from worker.runtime import SeatEngine
-from worker.table import Peer, Seat, TaskTable
-from worker.wire import STREAM_LIMIT, Connection, Rejects, WireError
 
 from ._advertise import Advertiser, device_properties
 from ._artifacts import ArtifactCache, ArtifactError

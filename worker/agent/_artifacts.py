@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from worker.executor import Runner, load_model
-from worker.messages import ArtifactChunk
+from worker.wire import ArtifactChunk
 
 from ._seats import is_sha256
 

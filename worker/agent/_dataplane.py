@@ -24,9 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from worker.executor import Runner
-from worker.messages import Message, Result, Tensor, TensorBatch, encode_tensor
+from worker.wire import Message, Peer, Result, Route, Seat, TaskTable, Tensor, TensorBatch, encode_tensor
 from worker.runtime import CAMERA_FRAME, Output, SeatEngine
-from worker.table import Peer, Route, Seat, TaskTable
 
 from ._counters import Drops
 from ._seats import parse_seat_label, seat_label

@@ -6,7 +6,7 @@ import time
 
 import psutil
 
-from worker.messages import Heartbeat, LinkBytes, StageLatency
+from worker.wire import Heartbeat, LinkBytes, StageLatency
 
 from ._dataplane import DataPlane
 from ._recorder import Recorder

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from worker.camera import CameraSource, open_camera
 from worker.cluster import load_cluster
 from worker.errors import UserError
-from worker.table import Peer
+from worker.wire import Peer
 
 from ._agent import Agent
 from ._systemd import UNIT_FILE, systemd_unit

@@ -23,9 +23,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from worker.messages import LinkBytes, Message, TensorBatch
-from worker.table import Peer
-from worker.wire import DEFAULT_MAX_BYTES, Connection, Rejects, WireError
+from worker.wire import (
+    DEFAULT_MAX_BYTES,
+    Connection,
+    LinkBytes,
+    Message,
+    Peer,
+    Rejects,
+    TensorBatch,
+    WireError,
+)
 
 log = logging.getLogger("mchair.agent")
 

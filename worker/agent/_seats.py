@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import re
 
-from worker.messages import Assign
-from worker.table import Seat, TaskTable
+from worker.wire import Assign, Seat, TaskTable
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _LABEL = re.compile(r"^(?P<device>.+):(?P<stage>\d+)\.(?P<replica>\d+)\.(?P<shard>\d+)$")

@@ -12,8 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from worker.messages import TensorBatch
-from worker.table import Peer
+from worker.wire import Peer, TensorBatch
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import numpy as np
 
 from worker.executor import Runner
 from worker.stream import Window, builtin_step
-from worker.table import (
+from worker.wire import (
     CAMERA_FRAME,
     InputSpec,
     Route,

@@ -1,15 +1,38 @@
-"""The wire format: Avro single-object messages in length-prefixed frames, HMAC on control messages.
+"""The wire contract: messages, their Avro schemas, framing, the task table, and tensor codecs.
 
 Public API (the modules behind it are private)::
 
-    encode(message, secret) -> bytes              decode(payload, secret) -> message
-    encode_parts(message, secret) -> pieces       read_frame(reader, max_bytes) / write_frame(writer, payload)
-    Connection(reader, writer, secret=...)        .async_send(msg), .async_receive(), async for msg in conn
-    Rejects()                                     counts refused frames per (peer, kind), logs each once
-    WireError(kind, detail)                       kind in KINDS
+    Messages (_messages.py, schemas/*.avsc)   Assign, Ack, Heartbeat, ..., Status; Message (their union)
+                                              Tensor, TensorBatch, Result; encode_tensor(name, array, codec)
+    Task table (_table.py)                    TaskTable, Seat, StageSpec, InputSpec, Route, TaskSpec, Peer
+    Encoding (_avro.py)                       encode(message, secret) -> bytes, decode(payload, secret)
+                                              encode_parts(message, secret) -> pieces
+    Framing (_frame.py)                       read_frame(reader, max_bytes) / write_frame(writer, payload)
+                                              Connection(reader, writer, secret=...): .async_send(msg),
+                                              .async_receive(), async for msg in conn
+    Refusals (_rejects.py, _errors.py)        Rejects() counts refused frames per (peer, kind), logs each
+                                              once; WireError(kind, detail), kind in KINDS
+    Tensor codecs (_codecs/)                  CODECS, parse_codec(name) -> Codec: .encode(array),
+                                              .check(...), .decode(...); DTYPES, wire_dtype(name), Buffer
+
+"Encoding" is how a message becomes bytes (Avro single-object encoding, always the same); a
+"codec" is how a tensor's elements are compressed inside a Tensor message (chosen per route).
 """
 
-from ._codec import HEADER_BYTES, HMAC_BYTES, decode, encode, encode_parts, message_type
+from ._avro import HEADER_BYTES, HMAC_BYTES, decode, encode, encode_parts, message_type
+from ._codecs import (
+    CODECS,
+    DTYPES,
+    MAX_DECODED_BYTES,
+    RAW,
+    ZSTD_LEVEL,
+    Buffer,
+    Codec,
+    Encoded,
+    element_count,
+    parse_codec,
+    wire_dtype,
+)
 from ._convert import Converter
 from ._errors import KINDS, WireError
 from ._frame import (
@@ -19,6 +42,35 @@ from ._frame import (
     Connection,
     read_frame,
     write_frame,
+)
+from ._messages import (
+    CONTROL_TYPES,
+    DATA_TYPES,
+    MESSAGE_TYPES,
+    Ack,
+    AlmostFull,
+    ArtifactChunk,
+    ArtifactRequest,
+    Assign,
+    DeviceStatus,
+    Heartbeat,
+    LinkBytes,
+    LinkStatus,
+    Message,
+    Motion,
+    Release,
+    Result,
+    Resume,
+    Shutdown,
+    StageLatency,
+    StageTime,
+    Status,
+    StatusRequest,
+    StreamStatus,
+    Tensor,
+    TensorBatch,
+    encode_tensor,
+    is_control,
 )
 from ._registry import (
     MAGIC,
@@ -31,10 +83,22 @@ from ._registry import (
     schema_fingerprint,
 )
 from ._rejects import RejectCount, Rejects
+from ._table import CAMERA_FRAME, InputSpec, Peer, Route, Seat, StageSpec, TaskSpec, TaskTable
 
 __all__ = [
+    # messages
+    "CONTROL_TYPES", "DATA_TYPES", "MESSAGE_TYPES", "Ack", "AlmostFull", "ArtifactChunk", "ArtifactRequest",
+    "Assign", "DeviceStatus", "Heartbeat", "LinkBytes", "LinkStatus", "Message", "Motion", "Release", "Result",
+    "Resume", "Shutdown", "StageLatency", "StageTime", "Status", "StatusRequest", "StreamStatus", "Tensor",
+    "TensorBatch", "encode_tensor", "is_control",
+    # task table
+    "CAMERA_FRAME", "InputSpec", "Peer", "Route", "Seat", "StageSpec", "TaskSpec", "TaskTable",
+    # encoding, framing, refusals
     "DEFAULT_MAX_BYTES", "HEADER_BYTES", "HMAC_BYTES", "KINDS", "MAGIC", "PREFIX_BYTES", "SCHEMA_DIR",
     "STREAM_LIMIT", "Connection", "Converter", "MessageType", "Registry", "RejectCount", "Rejects",
     "WireError", "decode", "default_registry", "encode", "encode_parts", "load_schemas", "message_type",
     "read_frame", "registry_for", "schema_fingerprint", "write_frame",
+    # tensor codecs
+    "CODECS", "DTYPES", "MAX_DECODED_BYTES", "RAW", "ZSTD_LEVEL", "Buffer", "Codec", "Encoded",
+    "element_count", "parse_codec", "wire_dtype",
 ]

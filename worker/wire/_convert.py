@@ -80,7 +80,7 @@ class Converter:
     """Turns dataclass instances into fastavro datums and back, with converters compiled per type.
 
     ``localns`` resolves names the dataclass modules only import for type checking (the wire
-    passes ``{"TaskTable": worker.table.TaskTable}``; tests pass a stand-in).
+    passes ``{"TaskTable": worker.wire.TaskTable}``; tests pass a stand-in).
     """
 
     def __init__(self, localns: Mapping[str, Any] | None = None) -> None:

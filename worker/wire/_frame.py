@@ -11,9 +11,10 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from ..messages import Buffer, Message
-from ._codec import decode, encode_parts
+from ._avro import decode, encode_parts
+from ._codecs import Buffer
 from ._errors import WireError
+from ._messages import Message
 from ._registry import Registry
 from ._rejects import Rejects
 

@@ -1,4 +1,4 @@
-"""The schemas of worker/schemas, their fingerprints, and which message class each one carries.
+"""The schemas of worker/wire/schemas, their fingerprints, and which message class each one carries.
 
 Schemas reference named types from other files (``mchair.Tensor``, ``mchair.TaskTable``). Each
 message's schema is made standalone by inlining every referenced type at its first use, so the
@@ -25,10 +25,10 @@ from fastavro.schema import (
     to_parsing_canonical_form,
 )
 
-from .. import messages
+from . import _messages
 from ._convert import Converter
 
-SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 NAMESPACE = "mchair"
 MAGIC = b"\xc3\x01"  # Avro single-object encoding marker
 
@@ -153,20 +153,20 @@ class Registry:
 
 
 def _hint_namespace() -> dict[str, Any]:
-    # messages.py imports TaskTable for type checking only (it must not depend on table.py at
+    # _messages.py imports TaskTable for type checking only (it must not depend on _table.py at
     # import time); resolve it here, when the first message is encoded or decoded.
-    table = importlib.import_module("worker.table")
+    table = importlib.import_module("worker.wire._table")
     return {"TaskTable": table.TaskTable}
 
 
 @cache
 def default_registry() -> Registry:
-    """Every message of worker.messages with the schemas shipped in worker/schemas (built once)."""
-    return Registry(SCHEMA_DIR, messages.MESSAGE_TYPES, control=messages.CONTROL_TYPES,
+    """Every message of worker.wire with the schemas shipped in worker/wire/schemas (built once)."""
+    return Registry(SCHEMA_DIR, _messages.MESSAGE_TYPES, control=_messages.CONTROL_TYPES,
                     localns=_hint_namespace())
 
 
 def registry_for(classes: Sequence[type], schema_dir: Path, localns: Mapping[str, Any]) -> Registry:
     """A registry of the standard messages over another schema directory (tests, stand-in types)."""
-    return Registry(schema_dir, classes, control=[c for c in classes if c in messages.CONTROL_TYPES],
+    return Registry(schema_dir, classes, control=[c for c in classes if c in _messages.CONTROL_TYPES],
                     localns=localns)

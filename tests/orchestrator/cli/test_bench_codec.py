@@ -11,7 +11,7 @@ from orchestrator.cli._codec_link import link_plans, link_table, run_link_benchm
 from orchestrator.profile import find_profile, save_profile
 from orchestrator.toolchain.zoo import build_model, find_spec
 from worker.cluster import CodecSettings
-from worker.codecs import CODECS
+from worker.wire import CODECS
 
 from .conftest import Run
 

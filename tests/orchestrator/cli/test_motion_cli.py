@@ -13,8 +13,7 @@ import yaml
 
 from orchestrator.cli.motion import async_send_motion
 from worker.cluster import load_cluster
-from worker.messages import Motion
-from worker.wire import Connection
+from worker.wire import Connection, Motion
 
 from .conftest import Run
 

@@ -8,7 +8,7 @@ import io
 from rich.console import Console
 
 from orchestrator.cli.status import plain_view, rich_view
-from worker.messages import DeviceStatus, LinkStatus, StageTime, Status, StreamStatus
+from worker.wire import DeviceStatus, LinkStatus, StageTime, Status, StreamStatus
 
 STATUS = Status(
     model="alexnet-tiny", profile="rpi3", epoch=4, time_ns=1, reassignments=2,

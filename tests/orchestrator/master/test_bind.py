@@ -20,7 +20,7 @@ from worker.camera import SyntheticCamera, preprocess
 from worker.errors import UserError
 from worker.executor import Runner, load_model
 from worker.stream import Window, builtin_step
-from worker.table import Peer, TaskTable
+from worker.wire import Peer, TaskTable
 
 ROOT = Path(__file__).resolve().parents[3]
 MODEL = "action-recognition-tiny"
@@ -73,7 +73,7 @@ def test_tables_are_complete_and_consistent(plans: list[Plan], tmp_path: Path) -
 
 
 def test_task_table_round_trips_through_its_avro_schema(plans: list[Plan], tmp_path: Path) -> None:
-    schema = fastavro.parse_schema(json.loads((ROOT / "worker/schemas/TaskTable.avsc").read_text()))
+    schema = fastavro.parse_schema(json.loads((ROOT / "worker/wire/schemas/TaskTable.avsc").read_text()))
     table = table_of(plans[-1], tmp_path)
     record = dataclasses.asdict(table)
     out = tmp_path / "table.avro"

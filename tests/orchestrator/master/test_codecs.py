@@ -14,7 +14,7 @@ from orchestrator.master import LocalCluster, Master, verify
 from orchestrator.master._status import cluster_status
 from orchestrator.profile import find_profile
 from orchestrator.toolchain.zoo import build_model, find_spec
-from worker.table import TaskTable
+from worker.wire import TaskTable
 
 MODEL = "action-recognition-tiny"
 BUDGET = 0.05

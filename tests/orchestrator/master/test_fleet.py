@@ -6,7 +6,7 @@ import asyncio
 
 from orchestrator.master import Fleet
 from worker.cluster import ClusterConfig, DeviceEntry
-from worker.table import Peer
+from worker.wire import Peer
 
 CLUSTER = ClusterConfig(discovery="static", devices=(DeviceEntry("pi1", "127.0.0.1", 1, True),
                                                      DeviceEntry("pi2", "127.0.0.1", 2)))

@@ -12,7 +12,7 @@ import pytest
 from orchestrator.master import LocalCluster, Master, verify
 from orchestrator.profile import OpModel, Profile, find_profile
 from orchestrator.toolchain.zoo import build_model, find_spec
-from worker.table import TaskTable
+from worker.wire import TaskTable
 
 RESULTS = 20          # results to wait for
 TIMEOUT_S = 90.0

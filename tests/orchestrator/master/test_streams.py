@@ -7,8 +7,7 @@ import numpy as np
 from orchestrator.master import Results
 from orchestrator.master._streams import EpochRun, Reassignment, Stream
 from orchestrator.planner import Plan
-from worker.messages import Result, Tensor
-from worker.table import Peer, StageSpec, TaskTable
+from worker.wire import Peer, Result, StageSpec, TaskTable, Tensor
 
 
 def result(epoch: int, tag: int, frame: int, shard: int = -1) -> Result:

@@ -19,19 +19,22 @@ from orchestrator.toolchain.zoo import build_model, find_spec
 from worker.agent import Agent, AgentCounters
 from worker.camera import SyntheticCamera, preprocess
 from worker.cluster import AgentSettings
-from worker.messages import (
+from worker.wire import (
+    STREAM_LIMIT,
     Ack,
     ArtifactChunk,
     ArtifactRequest,
     Assign,
+    Connection,
     Heartbeat,
     Message,
     Motion,
+    Peer,
     Result,
     Resume,
+    TaskTable,
+    WireError,
 )
-from worker.table import Peer, TaskTable
-from worker.wire import STREAM_LIMIT, Connection, WireError
 
 MODEL = "action-recognition-tiny"
 SECRET = b"agent-tests-secret-0123456789"

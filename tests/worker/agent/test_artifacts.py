@@ -14,9 +14,7 @@ import pytest
 from worker.agent import Agent, ArtifactCache, ArtifactError, Peers, parse_seat_label, seat_label
 from worker.camera import SyntheticCamera
 from worker.cluster import AgentSettings
-from worker.messages import ArtifactChunk, Assign, Shutdown
-from worker.table import Peer, Seat
-from worker.wire import STREAM_LIMIT, Connection
+from worker.wire import STREAM_LIMIT, ArtifactChunk, Assign, Connection, Peer, Seat, Shutdown
 
 from ._harness import SECRET, FakeMaster, Partitioned, make_table, run_async
 

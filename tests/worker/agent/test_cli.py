@@ -15,8 +15,7 @@ import pytest
 
 from worker.agent import add_arguments, build_agent, main
 from worker.camera import ScriptedCamera
-from worker.messages import Shutdown
-from worker.wire import Connection
+from worker.wire import Connection, Shutdown
 
 from ._harness import SECRET, one_line, run_async
 

@@ -12,8 +12,7 @@ from pathlib import Path
 from worker.agent import Agent
 from worker.camera import open_camera
 from worker.cluster import AgentSettings
-from worker.messages import Assign, Release, Resume
-from worker.table import Peer, TaskTable
+from worker.wire import Assign, Peer, Release, Resume, TaskTable
 
 from ._harness import (
     SECRET,

@@ -8,9 +8,7 @@ import time
 import numpy as np
 
 from worker.agent._peers import Peers
-from worker.messages import TensorBatch, encode_tensor
-from worker.table import Peer
-from worker.wire import STREAM_LIMIT, Connection
+from worker.wire import STREAM_LIMIT, Connection, Peer, TensorBatch, encode_tensor
 
 from ._harness import SECRET, run_async
 

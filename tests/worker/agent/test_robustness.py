@@ -11,9 +11,7 @@ import numpy as np
 from worker.agent import Agent
 from worker.camera import SyntheticCamera
 from worker.cluster import AgentSettings
-from worker.messages import Assign, Resume, Tensor, TensorBatch
-from worker.table import Peer
-from worker.wire import MAGIC, encode, write_frame
+from worker.wire import MAGIC, Assign, Peer, Resume, Tensor, TensorBatch, encode, write_frame
 
 from ._harness import SECRET, FakeMaster, Partitioned, make_table, run_async
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from worker.agent import Agent, Dropped
-from worker.messages import Tensor, TensorBatch
-from worker.table import Peer
+from worker.wire import Peer, Tensor, TensorBatch
 
 from ._harness import SECRET, run_async
 

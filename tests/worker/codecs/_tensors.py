@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from worker.codecs import Codec
-from worker.messages import Tensor
+from worker.wire import Codec, Tensor
 
 SHAPES = ((), (1,), (7,), (3, 5), (1, 9, 11, 3), (2, 4, 4, 16))
 FLOATS = ("float32", "float16", "float64")

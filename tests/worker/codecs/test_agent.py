@@ -9,8 +9,7 @@ import numpy as np
 
 from worker.agent._counters import Drops
 from worker.agent._dataplane import DataPlane
-from worker.messages import Message, TensorBatch, encode_tensor
-from worker.table import Seat
+from worker.wire import Message, Seat, TensorBatch, encode_tensor
 
 from ..wire._samples import task_table
 

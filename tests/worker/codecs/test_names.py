@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker import messages
-from worker.codecs import CODECS, RAW, parse_codec
-from worker.messages import encode_tensor
+from worker.wire import CODECS, RAW, encode_tensor, parse_codec
 
 from ._tensors import relu
 
@@ -16,7 +14,6 @@ EXPECTED = ("raw", "raw+zstd", "fp16", "fp16+zstd", "uint8", "uint8+zstd", "uint
 
 def test_every_stage_with_and_without_the_lossless_stage() -> None:
     assert CODECS == EXPECTED
-    assert messages.CODECS == CODECS  # the name older callers import
     for name in CODECS:
         codec = parse_codec(name)
         stage, _, lossless = name.partition("+")

@@ -7,8 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from worker.codecs import CODECS, parse_codec
-from worker.messages import encode_tensor
+from worker.wire import CODECS, encode_tensor, parse_codec
 
 from ._tensors import assert_within_codec_error
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from worker.codecs import CODECS, RAW, parse_codec
-from worker.messages import Tensor, encode_tensor
+from worker.wire import CODECS, RAW, Tensor, encode_tensor, parse_codec
 
 from ._tensors import (
     FLOATS,

@@ -10,9 +10,16 @@ import numpy as np
 import pytest
 import zstandard
 
-from worker.codecs import CODECS, MAX_DECODED_BYTES
-from worker.messages import Tensor, TensorBatch, encode_tensor
-from worker.wire import WireError, decode, encode
+from worker.wire import (
+    CODECS,
+    MAX_DECODED_BYTES,
+    Tensor,
+    TensorBatch,
+    WireError,
+    decode,
+    encode,
+    encode_tensor,
+)
 
 from ._tensors import LOSSY_STAGES, relu
 

@@ -5,9 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from worker.codecs import CODECS, parse_codec
-from worker.messages import Result, Tensor, TensorBatch, encode_tensor
-from worker.wire import decode, encode, encode_parts
+from worker.wire import (
+    CODECS,
+    Result,
+    Tensor,
+    TensorBatch,
+    decode,
+    encode,
+    encode_parts,
+    encode_tensor,
+    parse_codec,
+)
 
 from ._tensors import KINDS, assert_within_codec_error, relu
 

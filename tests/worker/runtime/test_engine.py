@@ -16,7 +16,7 @@ from orchestrator.toolchain.zoo import build_model, find_spec
 from worker.camera import SyntheticCamera, preprocess
 from worker.executor import Runner, load_model
 from worker.runtime import CAMERA_FRAME, SeatEngine
-from worker.table import Peer, Seat, TaskTable
+from worker.wire import Peer, Seat, TaskTable
 
 MODEL = "action-recognition-tiny"
 FRAMES = 18

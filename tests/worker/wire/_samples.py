@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from worker.messages import (
+from worker.wire import (
     Ack,
     AlmostFull,
     ArtifactChunk,
@@ -12,23 +12,29 @@ from worker.messages import (
     Assign,
     DeviceStatus,
     Heartbeat,
+    InputSpec,
     LinkBytes,
     LinkStatus,
     Message,
     Motion,
+    Peer,
     Release,
     Result,
     Resume,
+    Route,
+    Seat,
     Shutdown,
     StageLatency,
+    StageSpec,
     StageTime,
     Status,
     StatusRequest,
     StreamStatus,
+    TaskSpec,
+    TaskTable,
     Tensor,
     TensorBatch,
 )
-from worker.table import InputSpec, Peer, Route, Seat, StageSpec, TaskSpec, TaskTable
 
 SECRET = b"cluster secret for the tests"
 

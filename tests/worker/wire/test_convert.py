@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
-from worker.messages import Tensor
-from worker.wire import Converter, default_registry
+from worker.wire import Converter, Tensor, default_registry
 
 from ._samples import task_table
 

@@ -9,11 +9,16 @@ from collections.abc import Awaitable, Callable
 import numpy as np
 import pytest
 
-from worker.messages import Ack, Heartbeat, Message, Shutdown, Tensor, TensorBatch
 from worker.wire import (
     PREFIX_BYTES,
+    Ack,
     Connection,
+    Heartbeat,
+    Message,
     Rejects,
+    Shutdown,
+    Tensor,
+    TensorBatch,
     WireError,
     _frame,
     encode,

@@ -10,7 +10,7 @@ Public API (the modules behind it are private)::
     Codec.decode(dtype, shape, data, params) -> array read-only; float32 after a lossy stage
     DTYPES, wire_dtype(name), Buffer                  what may travel, and in which bytes
 
-Messages use them through ``worker.messages.encode_tensor`` and ``Tensor.array()``.
+Messages use them through ``worker.wire.encode_tensor`` and ``Tensor.array()``.
 """
 
 from ._codec import CODECS, MAX_DECODED_BYTES, RAW, Codec, Encoded, parse_codec

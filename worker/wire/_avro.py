@@ -15,9 +15,10 @@ from typing import Any
 
 from fastavro import schemaless_reader, schemaless_writer
 
-from ..messages import Buffer, Message
 from ._buffer import BufferReader, Truncated
+from ._codecs import Buffer
 from ._errors import WireError
+from ._messages import Message
 from ._registry import MAGIC, MessageType, Registry, default_registry
 
 HEADER_BYTES = len(MAGIC) + 8

@@ -58,7 +58,7 @@ class Route:
     name: str                      # qualified name it is sent as
     stage: int                     # the consuming stage
     window: int = 1                # the consumer keeps a window of this many tags
-    codec: str = "raw"             # how tensors travel on this route (worker.codecs)
+    codec: str = "raw"             # how tensors travel on this route (worker.wire)
 
 
 @dataclass(frozen=True)

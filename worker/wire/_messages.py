@@ -1,4 +1,4 @@
-"""Every message agents and the master exchange, as frozen dataclasses (schemas: worker/schemas/*.avsc).
+"""Every message agents and the master exchange, as frozen dataclasses (schemas: worker/wire/schemas/*.avsc).
 
 Field names and order match the Avro records exactly; `worker.wire` checks it when it loads the
 schemas. Control messages carry an HMAC with the cluster secret on the wire; data messages
@@ -12,15 +12,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .codecs import CODECS, RAW, Buffer, Codec, parse_codec  # noqa: F401 - CODECS, Buffer: re-exported
+from ._codecs import RAW, Buffer, Codec, parse_codec
 
-if TYPE_CHECKING:  # worker/table.py imports nothing from here; the wire resolves it lazily
-    from .table import TaskTable
+if TYPE_CHECKING:  # _table.py imports nothing from here; the wire resolves it lazily
+    from ._table import TaskTable
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Tensor:
-    """One named tensor: its decoded dtype and shape, and its payload in a codec (worker.codecs).
+    """One named tensor: its decoded dtype and shape, and its payload in a codec (worker.wire).
 
     A raw payload is the elements in C order, little-endian, never copied on the wire.
     """

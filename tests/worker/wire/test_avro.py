@@ -13,8 +13,12 @@ import numpy as np
 import pytest
 from fastavro.schema import SchemaParseException
 
-from worker import messages
-from worker.messages import (
+from worker import wire
+from worker.wire import (
+    HEADER_BYTES,
+    HMAC_BYTES,
+    MAGIC,
+    SCHEMA_DIR,
     Ack,
     Assign,
     Heartbeat,
@@ -22,18 +26,12 @@ from worker.messages import (
     Shutdown,
     Tensor,
     TensorBatch,
-    is_control,
-)
-from worker.wire import (
-    HEADER_BYTES,
-    HMAC_BYTES,
-    MAGIC,
-    SCHEMA_DIR,
     WireError,
     decode,
     default_registry,
     encode,
     encode_parts,
+    is_control,
     load_schemas,
     registry_for,
     schema_fingerprint,
@@ -81,9 +79,9 @@ def test_every_message_round_trips(message: Message) -> None:
 
 
 def test_every_message_type_has_a_sample_and_a_schema() -> None:
-    assert {type(m) for m in every_message()} == set(messages.MESSAGE_TYPES)
-    assert {t.cls for t in default_registry().types} == set(messages.MESSAGE_TYPES)
-    assert {t.cls for t in default_registry().types if t.control} == set(messages.CONTROL_TYPES)
+    assert {type(m) for m in every_message()} == set(wire.MESSAGE_TYPES)
+    assert {t.cls for t in default_registry().types} == set(wire.MESSAGE_TYPES)
+    assert {t.cls for t in default_registry().types if t.control} == set(wire.CONTROL_TYPES)
 
 
 def test_tensors_come_back_identical_and_as_views_of_the_payload() -> None:
@@ -115,7 +113,7 @@ def test_fingerprints_are_crc64_of_the_canonical_form_distinct_and_pinned() -> N
     for t in types:
         assert t.fingerprint == _crc64_avro(t.canonical.encode()) == schema_fingerprint(t.schema)
         assert t.header == MAGIC + t.fingerprint and len(t.header) == HEADER_BYTES
-        if t.cls in (TensorBatch, messages.Result):
+        if t.cls in (TensorBatch, wire.Result):
             assert '"name":"mchair.Tensor"' in t.canonical
         if t.cls.__name__ in PINNED:
             assert t.fingerprint.hex() == PINNED[t.cls.__name__], t.cls.__name__
@@ -132,7 +130,7 @@ def test_assign_fingerprint_covers_the_task_table(tmp_path: Path) -> None:
         "fields": [{"name": "seats", "type": {"type": "array", "items": {
             "type": "record", "name": "Seat", "fields": [{"name": "device", "type": "string"},
                                                          {"name": "shard", "type": ["null", "long"]}]}}}]}))
-    registry = registry_for(messages.MESSAGE_TYPES, tmp_path, {"TaskTable": StandInTable})
+    registry = registry_for(wire.MESSAGE_TYPES, tmp_path, {"TaskTable": StandInTable})
     table = StandInTable(seats=(StandInSeat(device="pi1", shard=None), StandInSeat(device="pi2", shard=1)))
     payload = encode(Assign(epoch=2, table=table), SECRET, registry=registry)
     assert decode(payload, SECRET, registry=registry) == Assign(epoch=2, table=table)
@@ -246,7 +244,7 @@ def test_a_fastavro_that_refuses_views_still_decodes_by_copying(monkeypatch: pyt
         def read(self, n: int) -> memoryview:
             self.pos += n
             return self.view[self.pos - n:self.pos]
-    monkeypatch.setattr("worker.wire._codec.BufferReader", ViewsOnly)
+    monkeypatch.setattr("worker.wire._avro.BufferReader", ViewsOnly)
     payload = encode(_batch(), None)
     assert decode(payload, None) == _batch()
     assert not np.shares_memory(decode(payload, None).tensors[0].array(), np.frombuffer(payload, np.uint8))
