@@ -11,17 +11,33 @@ import yaml
 from worker.errors import ConfigError
 
 
+# libyaml's loader when built: faster, and it refuses deep nesting at once (the Python one recurses).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def read_yaml(path: str | Path) -> Any:
-    """The parsed YAML of ``path``; a missing file or bad YAML is a one-line ConfigError."""
+    """The parsed YAML of ``path``; a missing file, binary data or bad YAML is a one-line ConfigError."""
     path = Path(path)
     try:
-        return yaml.safe_load(path.read_text())
+        text = path.read_bytes().decode("utf-8")
+        return yaml.load(text, Loader=_LOADER)
     except OSError as exc:
         raise ConfigError(str(path), "", f"cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), f"byte {exc.start}", "expected UTF-8 text (is it a YAML file?)") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else ""
-        raise ConfigError(str(path), where, f"not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or exc
+        raise ConfigError(str(path), where, f"not valid YAML ({' '.join(str(problem).split())})") from None
+    except RecursionError:
+        raise ConfigError(str(path), "", "not valid YAML (nested too deeply)") from None
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """``value``'s repr, shortened: one line of an error must not carry a whole binary file."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 class Validator:
@@ -32,7 +48,7 @@ class Validator:
 
     def fail(self, key: str, expected: str, got: Any) -> ConfigError:
         """A ConfigError saying what was expected at ``key`` and what was found."""
-        return ConfigError(self.file, key, f"expected {expected}, got {got!r}")
+        return ConfigError(self.file, key, f"expected {expected}, got {_show(got)}")
 
     def mapping(self, raw: Any, key: str, allowed: set[str] | None) -> dict[str, Any]:
         """``raw`` as a mapping whose keys are all in ``allowed`` (None: any key)."""

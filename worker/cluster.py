@@ -1,83 +1,99 @@
 """cluster.yaml: what the master and every agent of one cluster agree on.
 
-Every key, with its default::
-
-    name: home                     # the cluster: agents advertise it (TXT cluster=), masters of others ignore them
-    secret_file: cluster.secret    # HMAC key of control messages (at least 16 bytes), relative to this file
-    master: {host: 127.0.0.1, port: 7400}   # where agents send results, heartbeats, artifact requests
-    discovery: zeroconf            # zeroconf (agents advertise themselves) or static (the list below)
-    interfaces: []                 # zeroconf interfaces (addresses); empty: all
-    devices: []                    # static discovery: [{name: pi1, host: 10.0.0.11, port: 7401, camera: true}]
-    agent:
-      port: 7401                   # an agent's TCP port (0: any free port)
-      cache_dir: ~/.cache/musical-chair/artifacts   # artifacts by sha256
-      threads: 0                   # LiteRT threads per interpreter (0: LiteRT's default)
-      max_frame_mb: 64             # larger frames are refused and the connection closed
-      buffer: 64                   # tags a stage may hold
-      almost_full: 48              # at this many, the recorder is asked to lower its rate
-      heartbeat_s: 1.0             # heartbeat period
-      send_mbps: 0                 # cap on what an agent sends, all peers together (emulates a slow shared
-                                   # link on loopback for benchmarks and tests); 0: no cap
-    motion: {}                     # the motion detector of camera agents: keys in worker/motion/_settings.py
-    game: {}                       # musical chairs (sharing, lost devices, contention): worker/_game_settings.py
-    codecs: {}                     # tensor codecs the planner may use per link, error budget: worker/_codec_settings.py
-    metrics:
-      port: 0                      # master only: Prometheus metrics on http://<master.host>:<port>/metrics; 0: off
+Every key is declared once, below and in the settings modules of its section (worker/motion/_settings.py,
+worker/_game_settings.py, worker/_codec_settings.py), with its kind, range, default and doc; the reference
+in docs/cluster-yaml.md is generated from them (``python -m worker.config_doc``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from ._codec_settings import CodecSettings, parse_codec_settings
-from ._game_settings import GameSettings, parse_game_settings
-from ._yaml import Validator, read_yaml
+from ._config_keys import (
+    Broken,
+    Choice,
+    FilePath,
+    Flag,
+    Integer,
+    Number,
+    Records,
+    Rule,
+    Strings,
+    Text,
+    key,
+    parse_section,
+    required,
+    section,
+)
+from ._game_settings import GameSettings
+from ._yaml import read_yaml
 from .errors import ConfigError
-from .motion import MotionSettings, parse_motion_settings
+from .motion import MotionSettings
 
 DISCOVERY = ("zeroconf", "static")
 MIN_SECRET = 16
+PORT = Integer(0, 65535)
+MAX_FRAME_MB = 4095    # the frame prefix is 4 bytes: a frame is less than 4 GiB
 
 
 @dataclass(frozen=True)
 class Endpoint:
     """A host and a TCP port."""
 
-    host: str
-    port: int
+    host: str = key("127.0.0.1", Text(), "the address the master listens on, and where agents send results, "
+                    "heartbeats and artifact requests. On a LAN, this is the master machine's LAN address "
+                    "(not `0.0.0.0`: agents connect to it)")
+    port: int = key(7400, PORT, "the master's TCP port")
 
 
 @dataclass(frozen=True)
 class DeviceEntry:
     """A device of a static cluster."""
 
-    name: str
-    host: str
-    port: int
-    camera: bool = False
+    name: str = required(Text(), "the device's name: the `--name` its agent runs with")
+    host: str = required(Text(), "the agent's address")
+    port: int = required(Integer(1, 65535), "the agent's TCP port: `agent.port` unless the agent runs with `--port`")
+    camera: bool = key(False, Flag(), "`true` for a device whose camera can start a stream")
 
 
 @dataclass(frozen=True)
 class MetricsSettings:
     """Where the master serves its Prometheus metrics."""
 
-    port: int = 0      # 0: not served
+    port: int = key(0, PORT, "master only: serve Prometheus metrics on `http://<master.host>:<port>/metrics`; 0: off")
+
+
+def _almost_full_under_buffer(agent: AgentSettings) -> Broken | None:
+    if agent.almost_full < agent.buffer:
+        return None
+    return Broken("almost_full", f"less than agent.buffer ({agent.buffer})", agent.almost_full)
 
 
 @dataclass(frozen=True)
 class AgentSettings:
     """How every agent of the cluster runs."""
 
-    port: int = 7401
-    cache_dir: str = "~/.cache/musical-chair/artifacts"
-    threads: int = 0
-    max_frame_mb: float = 64.0
-    buffer: int = 64
-    almost_full: int = 48
-    heartbeat_s: float = 1.0
-    send_mbps: float = 0.0
+    RULES: ClassVar[tuple[Rule, ...]] = (_almost_full_under_buffer,)
+
+    port: int = key(7401, PORT, "an agent's TCP port (0: any free port; `mchair agent --port` overrides it)")
+    cache_dir: str = key("~/.cache/musical-chair/artifacts", Text(),
+                         "where an agent keeps the artifacts (`.tflite` files) it fetched, by sha256. `~` is the "
+                         "agent's user's home")
+    threads: int = key(0, Integer(0, 256), "LiteRT threads per interpreter (0: LiteRT's default)")
+    max_frame_mb: float = key(64.0, Number(0, MAX_FRAME_MB, above=True),
+                              "larger frames are refused and the connection is closed (the master and "
+                              "`mchair motion` use the same limit)")
+    buffer: int = key(64, Integer(2, 4096), "tags a stage may hold. The master writes it into every task table")
+    almost_full: int = key(48, Integer(1, 4095),
+                           "at this many tags, the recorder is asked to lower its rate (less than `buffer`)")
+    heartbeat_s: float = key(1.0, Number(0, 3600, above=True), "heartbeat period in seconds")
+    send_mbps: float = key(0.0, Number(0, 100_000),
+                           "cap on the Mbit/s an agent sends, all peers together, paced as one shared medium "
+                           "(0: no cap). It emulates a slow Wi-Fi on loopback for benchmarks and tests (`mchair "
+                           "bench codec`); messages a full send queue drops are counted in the agent's drops")
 
     @property
     def max_frame_bytes(self) -> int:
@@ -85,97 +101,86 @@ class AgentSettings:
         return int(self.max_frame_mb * 1024 * 1024)
 
 
+def _devices_when_static(c: ClusterConfig) -> Broken | None:
+    if c.discovery == "static" and not c.devices:
+        return Broken("devices", "at least one device with discovery: static", [])
+    return None
+
+
+def _unique_device_names(c: ClusterConfig) -> Broken | None:
+    names = [d.name for d in c.devices]
+    return Broken("devices", "unique names", names) if len(set(names)) != len(names) else None
+
+
+def _timeout_over_heartbeat(c: ClusterConfig) -> Broken | None:
+    # A timeout within one heartbeat period would lose every device between two heartbeats.
+    if c.game.heartbeat_timeout_s > c.agent.heartbeat_s:
+        return None
+    return Broken("game.heartbeat_timeout_s", f"more than agent.heartbeat_s ({c.agent.heartbeat_s:g})",
+                  c.game.heartbeat_timeout_s)
+
+
 @dataclass(frozen=True)
 class ClusterConfig:
     """A parsed cluster.yaml."""
 
-    name: str = "home"
-    secret_file: Path = Path("cluster.secret")
-    master: Endpoint = Endpoint("127.0.0.1", 7400)
-    discovery: str = "zeroconf"
-    interfaces: tuple[str, ...] = ()
-    devices: tuple[DeviceEntry, ...] = ()
-    agent: AgentSettings = field(default_factory=AgentSettings)
-    file: str = ""
-    motion: MotionSettings = field(default_factory=MotionSettings)
-    game: GameSettings = field(default_factory=GameSettings)
-    metrics: MetricsSettings = field(default_factory=MetricsSettings)
-    codecs: CodecSettings = field(default_factory=CodecSettings)
+    RULES: ClassVar[tuple[Rule, ...]] = (_devices_when_static, _unique_device_names, _timeout_over_heartbeat)
+
+    name: str = key("home", Text(), "the cluster's name. Agents advertise it in their zeroconf TXT record "
+                    "(`cluster=`), and a master seats only the agents of its own cluster: several clusters can "
+                    "share a LAN (give each its own name and secret)")
+    secret_file: Path = key(Path("cluster.secret"), FilePath(),
+                            "the file holding the HMAC key of control messages, relative to `cluster.yaml`. It "
+                            f"must hold at least {MIN_SECRET} bytes (surrounding whitespace is stripped). Make "
+                            "one with `head -c 32 /dev/urandom | base64 > cluster.secret`")
+    master: Endpoint = section(Endpoint, "where the master listens")
+    discovery: str = key("zeroconf", Choice(DISCOVERY),
+                         "`zeroconf`: agents advertise `<device>._mchair._tcp.local.` and the master browses for "
+                         "them; `static`: the master seats the devices listed in `devices`, and agents do not "
+                         "advertise")
+    interfaces: tuple[str, ...] = key((), Strings("a list of addresses"),
+                                      "the addresses zeroconf uses (empty: all interfaces). An agent also "
+                                      "**listens** on the first one unless it is given `--host` (empty: on all "
+                                      "addresses, `0.0.0.0`). A file shared by several hosts should leave it "
+                                      "empty")
+    devices: tuple[DeviceEntry, ...] = key((), Records(DeviceEntry),
+                                           "with `discovery: static`, the devices the master seats. At "
+                                           "least one is required with `static`, and names must be unique")
+    agent: AgentSettings = section(AgentSettings, "how every agent runs; the agents and the master read it",
+                                   table=True)
+    file: str = ""    # the file it was read from (not a key)
+    motion: MotionSettings = section(MotionSettings, "the motion detector of camera agents", table=True)
+    game: GameSettings = section(GameSettings, "how the master shares devices among the cameras that see motion "
+                                 "(see [musical-chairs.md](musical-chairs.md))", table=True)
+    metrics: MetricsSettings = section(MetricsSettings, "the master's Prometheus metrics")
+    codecs: CodecSettings = section(CodecSettings, "which tensor codecs the planner may put on a link, and the "
+                                    "output error they may cost (see [planner.md](planner.md#tensor-codecs)). The "
+                                    "master reads it; `--codecs` and `--error-budget` on `mchair plan`, `master` "
+                                    "and `demo` override it", table=True)
 
     def secret(self) -> bytes:
         """The HMAC key, read from ``secret_file``."""
         try:
-            key = self.secret_file.read_bytes().strip()
+            data = self.secret_file.read_bytes().strip()
         except OSError as exc:
             raise ConfigError(self.file or "cluster.yaml", "secret_file",
                               f"cannot read {self.secret_file}: {exc.strerror or exc}") from None
-        if len(key) < MIN_SECRET:
+        if len(data) < MIN_SECRET:
             raise ConfigError(self.file or "cluster.yaml", "secret_file",
-                              f"{self.secret_file} holds {len(key)} bytes, expected at least {MIN_SECRET}")
-        return key
+                              f"{self.secret_file} holds {len(data)} bytes, expected at least {MIN_SECRET}")
+        return data
 
 
 def load_cluster(path: str | Path) -> ClusterConfig:
-    """Read and validate a cluster.yaml."""
-    return parse_cluster(read_yaml(path) or {}, str(path))
+    """Read and validate a cluster.yaml (an empty file is the defaults)."""
+    raw = read_yaml(path)
+    return parse_cluster({} if raw is None else raw, str(path))
 
 
 def parse_cluster(raw: Any, file: str = "cluster.yaml") -> ClusterConfig:
     """Validate a cluster config already loaded from YAML."""
-    v = Validator(file)
-    top = v.mapping(raw, "", {"name", "secret_file", "master", "discovery", "interfaces", "devices", "agent",
-                              "motion", "game", "metrics", "codecs"})
-    base = Path(file).parent
-    master = v.mapping(top.get("master", {}), "master", {"host", "port"})
-    discovery = top.get("discovery", "zeroconf")
-    if discovery not in DISCOVERY:
-        raise v.fail("discovery", " or ".join(DISCOVERY), discovery)
-    interfaces = top.get("interfaces", []) or []
-    if not isinstance(interfaces, list) or not all(isinstance(i, str) for i in interfaces):
-        raise v.fail("interfaces", "a list of addresses", interfaces)
-    devices = []
-    for i, d in enumerate(top.get("devices", []) or []):
-        key = f"devices[{i}]"
-        d = v.mapping(d, key, {"name", "host", "port", "camera"})
-        camera = d.get("camera", False)
-        if not isinstance(camera, bool):
-            raise v.fail(f"{key}.camera", "true or false", camera)
-        devices.append(DeviceEntry(v.string(d.get("name"), f"{key}.name"), v.string(d.get("host"), f"{key}.host"),
-                                   v.integer(d.get("port"), f"{key}.port", minimum=1), camera))
-    if discovery == "static" and not devices:
-        raise ConfigError(file, "devices", "expected at least one device with discovery: static")
-    names = [d.name for d in devices]
-    if len(set(names)) != len(names):
-        raise ConfigError(file, "devices", f"expected unique names, got {names}")
-    a = v.mapping(top.get("agent", {}) or {}, "agent", set(AgentSettings.__dataclass_fields__))
-    defaults = AgentSettings()
-    agent = AgentSettings(
-        v.integer(a.get("port", defaults.port), "agent.port", minimum=0),
-        v.string(a.get("cache_dir", defaults.cache_dir), "agent.cache_dir"),
-        v.integer(a.get("threads", defaults.threads), "agent.threads", minimum=0),
-        v.number(a.get("max_frame_mb", defaults.max_frame_mb), "agent.max_frame_mb", positive=True),
-        v.integer(a.get("buffer", defaults.buffer), "agent.buffer", minimum=2),
-        v.integer(a.get("almost_full", defaults.almost_full), "agent.almost_full", minimum=1),
-        v.number(a.get("heartbeat_s", defaults.heartbeat_s), "agent.heartbeat_s", positive=True),
-        v.number(a.get("send_mbps", defaults.send_mbps), "agent.send_mbps"))
-    if agent.send_mbps < 0:
-        raise v.fail("agent.send_mbps", "0 (no cap) or a positive rate in Mbit/s", agent.send_mbps)
-    if agent.almost_full >= agent.buffer:
-        raise v.fail("agent.almost_full", f"less than agent.buffer ({agent.buffer})", agent.almost_full)
-    metrics = v.mapping(top.get("metrics", {}) or {}, "metrics", {"port"})
-    game = parse_game_settings(top.get("game"), file)
-    # A timeout within one heartbeat period would lose every device between two heartbeats.
-    if game.heartbeat_timeout_s <= agent.heartbeat_s:
-        raise v.fail("game.heartbeat_timeout_s", f"more than agent.heartbeat_s ({agent.heartbeat_s:g})",
-                     game.heartbeat_timeout_s)
-    return ClusterConfig(
-        v.string(top.get("name", "home"), "name"),
-        base / v.string(top.get("secret_file", "cluster.secret"), "secret_file"),
-        Endpoint(v.string(master.get("host", "127.0.0.1"), "master.host"),
-                 v.integer(master.get("port", 7400), "master.port", minimum=0)),
-        discovery, tuple(interfaces), tuple(devices), agent, file, parse_motion_settings(top.get("motion"), file),
-        game, MetricsSettings(v.integer(metrics.get("port", 0), "metrics.port", minimum=0)),
-        parse_codec_settings(top.get("codecs"), file))
+    config = parse_section(ClusterConfig, raw, "", file)
+    return replace(config, secret_file=Path(file).parent / config.secret_file, file=file)
 
 
 __all__ = ["AgentSettings", "ClusterConfig", "CodecSettings", "DeviceEntry", "Endpoint", "MetricsSettings", "load_cluster",

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from worker._listen import async_listen
 from worker.agent import Peers, artifacts_of
 from worker.cluster import ClusterConfig
 from worker.errors import UserError
@@ -110,7 +111,7 @@ class Master:
             # Measuring what the codecs do to the model runs it many times: before serving, off the
             # event loop (a game must not stall heartbeats); later plans read the cached figures.
             await asyncio.to_thread(self.plan_set, 1)
-        self._server = await asyncio.start_server(self._serve, self.cluster.master.host, self.cluster.master.port)
+        self._server = await async_listen("master", self._serve, self.cluster.master.host, self.cluster.master.port)
         port = self._server.sockets[0].getsockname()[1]
         self.peer = Peer("master", self.cluster.master.host, port)
         await self.fleet.async_start()

@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from worker._listen import async_listen
 from worker.wire import Status
 
 log = logging.getLogger("mchair.master")
@@ -92,7 +93,7 @@ class MetricsServer:
 
     async def async_start(self) -> int:
         """Listen; the port (the real one when 0 was asked)."""
-        self._server = await asyncio.start_server(self._async_serve, self.host, self.port)
+        self._server = await async_listen("metrics", self._async_serve, self.host, self.port)
         self.port = int(self._server.sockets[0].getsockname()[1])
         log.info("metrics on http://%s:%d/metrics", self.host, self.port)
         return self.port

@@ -22,6 +22,7 @@ from collections.abc import Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from worker._listen import async_listen
 from worker.cluster import AgentSettings
 from worker.errors import UserError
 from worker.wire import (
@@ -146,13 +147,12 @@ class Agent:
         self._peers = Peers(self._secret, max_bytes=self.settings.max_frame_bytes, rejects=self.rejects,
                             on_message=self._async_on_message, send_mbps=self.settings.send_mbps)
         try:
-            self._server = await asyncio.start_server(self._async_on_connection, self.host, self._port,
-                                                      limit=STREAM_LIMIT)
-        except OSError as exc:
+            self._server = await async_listen(f"agent {self.name}", self._async_on_connection, self.host, self._port,
+                                              limit=STREAM_LIMIT)
+        except UserError:
             await self._peers.async_close()
             self._pool.shutdown(wait=False)
-            raise UserError(f"agent {self.name}: cannot listen on {self.host}:{self._port}: "
-                            f"{exc.strerror or exc}") from None
+            raise
         self._port = int(self._server.sockets[0].getsockname()[1])
         self._started = True
         self._spawn(self._async_heartbeats(), "heartbeats")
