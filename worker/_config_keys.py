@@ -263,10 +263,10 @@ def is_required(f: Field[Any]) -> bool:
 def parse_section(cls: type[T], raw: Any, path: str, file: str) -> T:
     """``raw`` (a YAML mapping) read into ``cls``; errors name ``file`` and ``path.KEY``."""
     v = Validator(file)
-    keys = dict((f.name, (f, k)) for f, k in declared(cls))
+    keys = {f.name: (f, k) for f, k in declared(cls)}
     mapping = v.mapping(raw, path, set(keys))
     prefix = f"{path}." if path else ""
-    values = {}
+    values: dict[str, Any] = {}
     for name, (f, k) in keys.items():
         if name in mapping:
             values[name] = k.kind.parse(mapping[name], prefix + name, v)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from worker._config_keys import Choice, IntMap, Integer, Number, key, parse_section, section
+from worker._config_keys import Choice, Integer, IntMap, Number, key, parse_section, section
 
 POLICIES = ("equal", "priority")
 

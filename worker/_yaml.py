@@ -10,7 +10,6 @@ import yaml
 
 from worker.errors import ConfigError
 
-
 # libyaml's loader when built: faster, and it refuses deep nesting at once (the Python one recurses).
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

@@ -183,5 +183,5 @@ def parse_cluster(raw: Any, file: str = "cluster.yaml") -> ClusterConfig:
     return replace(config, secret_file=Path(file).parent / config.secret_file, file=file)
 
 
-__all__ = ["AgentSettings", "ClusterConfig", "CodecSettings", "DeviceEntry", "Endpoint", "MetricsSettings", "load_cluster",
-           "parse_codec_settings", "parse_cluster"]
+__all__ = ["AgentSettings", "ClusterConfig", "CodecSettings", "DeviceEntry", "Endpoint", "MetricsSettings",
+           "load_cluster", "parse_codec_settings", "parse_cluster"]

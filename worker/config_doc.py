@@ -96,7 +96,7 @@ def with_reference(page: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the reference, or write it into a page between its markers."""
-    parser = argparse.ArgumentParser(prog="python -m worker.config_doc", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m worker.config_doc", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--write", type=Path, metavar="PAGE", help="replace the reference between the markers")
     args = parser.parse_args(argv)
     if args.write is None:

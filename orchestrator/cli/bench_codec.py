@@ -22,9 +22,9 @@ import numpy as np
 
 from worker.camera import SyntheticCamera, preprocess
 from worker.cluster import CodecSettings
-from worker.wire import CODECS, TensorBatch, decode, encode_parts, encode_tensor
 from worker.errors import UserError
 from worker.executor import load_model
+from worker.wire import CODECS, TensorBatch, decode, encode_parts, encode_tensor
 
 from ..profile import relu_like
 from ..toolchain.partition import partition

@@ -8,9 +8,9 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from worker.wire import CODECS, parse_codec
 from worker.errors import UserError
 from worker.executor import BACKENDS
+from worker.wire import CODECS, parse_codec
 
 from ..toolchain.activations import CutSizes
 from ..toolchain.analysis import layer_stats

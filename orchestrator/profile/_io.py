@@ -9,8 +9,8 @@ from typing import Any
 
 import yaml
 
-from worker.wire import parse_codec
 from worker.errors import ConfigError, UserError
+from worker.wire import parse_codec
 
 from .._config import Validator, data_dir, locate, read_yaml, shipped
 from ._model import (MEDIA, CodecTiming, DeviceFacts, LayerTiming, LinkModel, LoadModel, MemoryModel, ModelTimings,

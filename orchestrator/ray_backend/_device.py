@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from worker.agent import Agent, AgentCounters
 from worker.camera import open_camera
 from worker.cluster import AgentSettings
-from worker.wire import Peer, TensorBatch
 from worker.motion import MotionSettings
+from worker.wire import Peer, TensorBatch
 
 from ._transport import DEFAULT_MAX_IN_FLIGHT, RayTransport, unpack_batch
 

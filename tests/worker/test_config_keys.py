@@ -91,6 +91,11 @@ def _two_entries(sample: Any) -> Broken | None:
     return Broken("items", "at least two distinct names", sorted(names)) if len(names) < 2 else None
 
 
+def _letters(text: str) -> None:
+    if not text.isalpha():
+        raise ValueError("a word of letters")
+
+
 @dataclass(frozen=True)
 class Entry:
     """An entry of the sample config."""
@@ -106,7 +111,7 @@ class Sample:
     RULES: ClassVar[tuple[Rule, ...]] = (_two_entries,)
 
     rate: float = key(1.0, Number(0, 100, above=True), "a rate")
-    tags: tuple[str, ...] = key((), Strings(check=lambda s: s.isalpha() or int("x")), "tags")
+    tags: tuple[str, ...] = key((), Strings(check=_letters), "tags")
     items: tuple[Entry, ...] = key((Entry("a"), Entry("b")), Records(Entry), "items")
 
 
@@ -117,7 +122,7 @@ class Sample:
     ({"rate": 0}, "s.rate", "positive"),
     ({"rate": 100.5}, "s.rate", "<= 100"),
     ({"tags": "x"}, "s.tags", "a list of strings"),
-    ({"tags": ["ok", "n0"]}, "s.tags", "got 'n0'"),
+    ({"tags": ["ok", "n0"]}, "s.tags", "expected a word of letters, got 'n0'"),
     ({"items": [{"size": 2}]}, "s.items[0].name", "required: a non-empty string"),
     ({"items": [{"name": "a", "size": 11}]}, "s.items[0].size", "an integer >= 1 and <= 10"),
     ({"items": [{"name": "a"}]}, "s.items", "at least two distinct names, got ['a']"),

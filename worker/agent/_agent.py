@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 from worker._listen import async_listen
 from worker.cluster import AgentSettings
 from worker.errors import UserError
+from worker.motion import MotionEvent, MotionSettings
+from worker.runtime import SeatEngine
 from worker.wire import (
     STREAM_LIMIT,
     Ack,
@@ -46,8 +48,6 @@ from worker.wire import (
     TensorBatch,
     WireError,
 )
-from worker.motion import MotionEvent, MotionSettings
-from worker.runtime import SeatEngine
 
 from ._advertise import Advertiser, device_properties
 from ._artifacts import ArtifactCache, ArtifactError

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from worker.executor import Runner
-from worker.wire import Message, Peer, Result, Route, Seat, TaskTable, Tensor, TensorBatch, encode_tensor
 from worker.runtime import CAMERA_FRAME, Output, SeatEngine
+from worker.wire import Message, Peer, Result, Route, Seat, TaskTable, Tensor, TensorBatch, encode_tensor
 
 from ._counters import Drops
 from ._seats import parse_seat_label, seat_label

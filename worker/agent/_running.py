@@ -13,8 +13,8 @@ from concurrent.futures import Executor
 
 import numpy as np
 
-from worker.wire import AlmostFull, Resume, Seat, TaskTable
 from worker.runtime import SeatEngine
+from worker.wire import AlmostFull, Resume, Seat, TaskTable
 
 from ._camera import CameraLoop
 from ._counters import Drops

@@ -123,3 +123,11 @@ def test_a_binary_file_is_one_line_from_mchair(tmp_path: Path, mchair: Callable[
                                               user_error: Callable[..., str]) -> None:
     _cluster(tmp_path, os.urandom(4096) + b"\xff")
     user_error(mchair("status", "--cluster", "cluster.yaml"), "cluster.yaml", "expected UTF-8")
+
+
+def test_a_busy_agent_port_names_who_holds_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with _held_port() as held:
+        port = held.getsockname()[1]
+        path = _cluster(tmp_path, f"interfaces: [127.0.0.1]\nagent: {{port: {port}}}\n".encode())
+        code = main(["agent", "--cluster", str(path), *COMMANDS["agent"][1:]])
+    _one_line(capsys, code, f"agent pi1: cannot listen on 127.0.0.1:{port}", "in use", f"pid {os.getpid()}")
