@@ -20,7 +20,7 @@ class CodecSettings:
     """Which codecs the planner may choose per link, and the output error it may spend on them."""
 
     choose: tuple[str, ...] = key(("raw",), Strings("a non-empty list of codec names", min_len=1, check=parse_codec),
-                                  f"codecs the planner may pick per link: {', '.join(CODECS)} "
+                                  f"codecs the planner may pick per link: {', '.join(f'`{c}`' for c in CODECS)} "
                                   "(e.g. `[raw, raw+zstd, fp16, uint8-channel+zstd]`); `raw` is always allowed")
     error_budget: float = key(0.0, Number(0, 1, below=True),
                               "the largest relative error at the model output (`max |y - y_ref| / max |y_ref|`) "
