@@ -235,7 +235,7 @@ Rule = Callable[[Any], "Broken | None"]
 
 def key(default: T, kind: Kind, doc: str) -> T:
     """A dataclass field declaring a key with a default."""
-    return field(default=default, metadata={_META: Key(kind, doc)})  # type: ignore[no-any-return]
+    return field(default=default, metadata={_META: Key(kind, doc)})
 
 
 def required(kind: Kind, doc: str) -> Any:
@@ -245,7 +245,7 @@ def required(kind: Kind, doc: str) -> Any:
 
 def section(cls: type[T], doc: str, table: bool = False) -> T:
     """A dataclass field declaring a nested section (its defaults are ``cls()``)."""
-    return field(default_factory=cls, metadata={_META: Key(Section(cls), doc, table)})  # type: ignore[no-any-return]
+    return field(default_factory=cls, metadata={_META: Key(Section(cls), doc, table)})
 
 
 def declared(cls: type) -> Iterator[tuple[Field[Any], Key]]:

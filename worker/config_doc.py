@@ -38,7 +38,7 @@ def _default(f: Field[Any], k: Key) -> str:
         return ""
     if is_required(f):
         return "required"
-    value = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+    value = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[operator]
     if isinstance(k.kind, IntMap):
         text = "{" + ", ".join(f"{name}: {v}" for name, v in value) + "}"
     elif isinstance(value, bool):
