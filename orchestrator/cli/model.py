@@ -99,10 +99,10 @@ def _inspect(args: argparse.Namespace) -> int:
                  s.macs, human_bytes(s.output_bytes), f"{human_bytes(s.cut_bytes)} ({s.cut_tensors})",
                  round(s.cut_ratio, 3)]
                 + ([human_bytes(c), round(c / sizes.frame_bytes, 3)] if sizes else [])
-                + [f"{s.shard_units}" if s.shardable else "-", s.problem] for s, c in zip(stats, coded or stats)]
+                + [f"{s.shard_units}" if s.shardable else "-", s.problem or s.notes] for s, c in zip(stats, coded or stats)]
         codec = [f"cut in {args.codec}", "/ raw frame"] if sizes else []
         print(format_table(["#", "layer", "ops", "output", "weights", "MACs", "out bytes",
-                            "cut after (tensors)", "cut/input", *codec, "shard units", "cannot partition"], rows))
+                            "cut after (tensors)", "cut/input", *codec, "shard units", "cannot partition / notes"], rows))
     for block in blocks:
         if block.graph is None and not args.json:
             print(f"\n{name} / {block.name}: built-in step {block.builtin} (runs on the recorder)")
@@ -152,11 +152,16 @@ def _partition(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     manifest = load_manifest(args.directory)
     results = check_partition(manifest, args.directory, args.samples, args.seed, args.backend)
-    print(format_table(["block", "tasks", "samples", "max abs error", "max rel error", "ok"],
+    print(format_table(["block", "tasks", "samples", "max abs error", "max rel error", "outputs vary", "ok"],
                        [[r.block, r.tasks, r.samples, f"{r.max_abs:.3e}", f"{r.max_rel:.3e}",
-                         "yes" if r.ok else "NO"] for r in results]))
-    bad = [r.block for r in results if not r.ok]
+                         "yes" if r.varies else "NO", "yes" if r.ok else "NO"] for r in results]))
+    bad = [r.block for r in results if r.max_rel > TOLERANCE]
     if bad:
         print(f"over tolerance ({TOLERANCE:g} of the output's max magnitude): {', '.join(bad)}", file=sys.stderr)
+    constant = [r.block for r in results if not r.varies]
+    if constant:
+        print(f"outputs did not change across {args.samples} different inputs (the check proves nothing): "
+              f"{', '.join(constant)}", file=sys.stderr)
+    if bad or constant:
         return 1
     return 0

@@ -181,7 +181,7 @@ def _add_graph(block: SourceBlock, inputs: list[tuple[_Draft, int]], units: list
             if o in graph.constant_ops:
                 continue
             for t in graph.operators[o].inputs:
-                if t < 0 or graph.tensors[t].is_constant:
+                if t < 0 or not graph.tensors[t].is_activation:
                     continue
                 p = graph.producer.get(t)
                 if p is not None and layer_of_op.get(p) == li:

@@ -5,7 +5,7 @@ the planner and the tests use.
 """
 
 from .analysis import LayerStats, layer_stats
-from .check import CheckResult, check_partition
+from .check import CheckResult, check_partition, sample_inputs
 from .manifest import Manifest, Task, TensorRef, load_manifest
 from .partition import balanced_cuts, partition, resolve_cuts, resolve_shards
 from .reference import StreamReference, StreamResult
@@ -17,6 +17,6 @@ from .zoo import BuiltModel, build_model, builtin_models, find_spec
 __all__ = [
     "BuiltModel", "CheckResult", "LayerStats", "Manifest", "ModelSpec", "SourceBlock", "StreamReference",
     "StreamResult", "Task", "TensorRef", "balanced_cuts", "build_model", "builtin_models",
-    "check_partition", "find_spec", "layer_stats", "load_manifest", "load_spec", "open_model",
+    "check_partition", "find_spec", "layer_stats", "load_manifest", "load_spec", "open_model", "sample_inputs",
     "parse_spec", "partition", "resolve_cuts", "resolve_shards", "write_tflite",
 ]

@@ -9,7 +9,7 @@ import numpy as np
 from worker.graph import Graph
 
 SHARDABLE_OPS = ("CONV_2D", "FULLY_CONNECTED")
-# Ops that call other subgraphs cannot be moved into a standalone task.
+# Ops that call other subgraphs: a task holding one carries those subgraphs whole.
 CONTROL_FLOW_OPS = ("WHILE", "IF", "CALL", "CALL_ONCE", "STABLEHLO_WHILE", "STABLEHLO_CASE")
 # Element-wise ops that act per unit: they can stay with a shard of the layer before them.
 PER_UNIT_OPS = ("RELU", "RELU6", "RELU_N1_TO_1", "LOGISTIC", "TANH", "HARD_SWISH", "DEQUANTIZE")
@@ -32,6 +32,7 @@ class LayerStats:
     shardable: bool
     shard_units: int        # output units (fc) or filters (conv) a shard can split
     problem: str            # why the partitioner cannot handle the layer, or ""
+    notes: str = ""         # sparse weights, subgraph calls, state: handled, but worth knowing
 
 
 def op_macs(graph: Graph, index: int) -> int:
@@ -116,11 +117,31 @@ def layer_problem(graph: Graph, layer_index: int) -> str:
     """Why the partitioner cannot place this layer in a standalone task, or ""."""
     for o in graph.layers[layer_index].ops:
         op = graph.operators[o]
-        if op.kind in CONTROL_FLOW_OPS:
-            return f"{op.kind} calls other subgraphs"
+        if op.kind in CONTROL_FLOW_OPS and not graph.subgraphs:
+            return f"{op.kind} calls subgraphs the model does not have"
         if op.kind.startswith("BUILTIN_"):
             return f"unknown builtin operator code {op.kind.removeprefix('BUILTIN_')}"
+        if op.kind.startswith("CUSTOM:"):
+            code = op.kind.removeprefix("CUSTOM:")
+            return (f"custom op {code!r}: stock LiteRT has no kernel for it; the agents would need a LiteRT "
+                    f"build (or delegate) that registers {code!r}")
     return ""
+
+
+def layer_notes(graph: Graph, layer_index: int) -> str:
+    """What is unusual about a layer but does not stop the partitioner: sparse weights, subgraph calls, state."""
+    notes = []
+    ops = [graph.operators[o] for o in graph.layers[layer_index].ops]
+    tensors = {t for op in ops for t in op.inputs if t >= 0}
+    sparse = [graph.tensors[t].name for t in sorted(tensors) if graph.tensors[t].sparsity is not None]
+    if sparse:
+        notes.append(f"sparse weights ({len(sparse)} tensor{'s' if len(sparse) > 1 else ''}, densified at load)")
+    calls = sorted({op.kind for op in ops if op.kind in CONTROL_FLOW_OPS})
+    if calls:
+        notes.append(f"{', '.join(calls)} with {len(graph.subgraphs)} subgraph(s), kept whole in one task")
+    if any(graph.tensors[t].is_variable for t in tensors):
+        notes.append("keeps state (variable tensors) in its task")
+    return "; ".join(notes)
 
 
 def cut_tensors(graph: Graph, after_layer: int) -> list[int]:
@@ -134,7 +155,7 @@ def cut_tensors(graph: Graph, after_layer: int) -> list[int]:
     crossing: dict[int, None] = {}
     for o in sorted(after_ops):
         for t in graph.operators[o].inputs:
-            if t < 0 or graph.tensors[t].is_constant:
+            if t < 0 or not graph.tensors[t].is_activation:
                 continue
             prod = graph.producer.get(t)
             # Dequantized weights are recomputed by every task that reads them, never shipped.
@@ -161,5 +182,5 @@ def layer_stats(graph: Graph) -> list[LayerStats]:
             li, layer.name, [graph.operators[o].kind for o in ops],
             list(out.shape) if out else [], graph.weight_bytes(layer.ops),
             sum(op_macs(graph, o) for o in layer.ops), out.nbytes if out else 0, cut, len(crossing),
-            cut / in_bytes, not shard_problem(graph, li), shard_units(graph, li), problem))
+            cut / in_bytes, not shard_problem(graph, li), shard_units(graph, li), problem, layer_notes(graph, li)))
     return stats

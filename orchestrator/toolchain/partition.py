@@ -19,7 +19,7 @@ import numpy as np
 from worker.errors import UserError
 from worker.graph import Graph, Layer, Quantization, Tensor
 
-from .analysis import layer_problem, main_op, op_macs, shard_problem, shard_units, weight_tensor
+from .analysis import CONTROL_FLOW_OPS, layer_problem, main_op, op_macs, shard_problem, shard_units, weight_tensor
 from .manifest import Artifact, BlockSource, Manifest, Shard, Task
 from .source import SourceBlock, tensor_refs
 from .tflite_writer import write_tflite
@@ -206,7 +206,10 @@ def extract(graph: Graph, ops: Sequence[int], needed_after: set[int], name: str)
     missing = tuple(i for i in range(len(new_ops)) if i not in owned)
     if missing and layers:
         layers[0] = Layer(layers[0].name, tuple(sorted(layers[0].ops + missing)))
-    return Graph(name, tensors, new_ops, [index[t] for t in inputs], [index[t] for t in outputs], layers)
+    # Control-flow ops call the model's other subgraphs by index: those go along whole, in place.
+    calls = any(graph.operators[o].kind in CONTROL_FLOW_OPS for o in ops)
+    return Graph(name, tensors, new_ops, [index[t] for t in inputs], [index[t] for t in outputs], layers,
+                 list(graph.subgraphs) if calls else [])
 
 
 def shard_graph(task: Graph, k: int) -> list[tuple[int, int, Graph]]:
@@ -227,7 +230,7 @@ def shard_graph(task: Graph, k: int) -> list[tuple[int, int, Graph]]:
     # Every activation the layer writes (the conv/fc output, then per-unit activations of it)
     # has the units on its last axis.
     per_unit_last = {t for o in task.operators for t in o.outputs
-                     if not task.tensors[t].is_constant and t not in per_unit_axis0}
+                     if task.tensors[t].is_activation and t not in per_unit_axis0}
     result = []
     for i in range(k):
         lo, hi = (i * units) // k, ((i + 1) * units) // k
@@ -239,7 +242,7 @@ def shard_graph(task: Graph, k: int) -> list[tuple[int, int, Graph]]:
                 t = replace(t, shape=t.shape[:-1] + (hi - lo,))
             tensors.append(t)
         result.append((lo, hi, Graph(f"{task.name}.shard{i}", tensors, list(task.operators),
-                                     list(task.inputs), list(task.outputs), list(task.layers))))
+                                     list(task.inputs), list(task.outputs), list(task.layers), task.subgraphs)))
     return result
 
 

@@ -21,15 +21,40 @@ class Quantization:
     axis: int = 0
 
 
+@dataclass(frozen=True)
+class DimensionMetadata:
+    """One dimension of a sparse tensor as the TFLite schema stores it (format 0 dense, 1 CSR)."""
+
+    format: int
+    dense_size: int
+    segments: np.ndarray | None = None    # CSR row starts, in the integer type the file used
+    indices: np.ndarray | None = None     # CSR column indices
+
+
+@dataclass(frozen=True)
+class Sparsity:
+    """How a sparse constant's stored values map onto its dense shape (DENSIFY expands it at load)."""
+
+    traversal_order: tuple[int, ...]
+    block_map: tuple[int, ...]
+    dimensions: tuple[DimensionMetadata, ...]
+
+
 @dataclass
 class Tensor:
-    """A tensor of the graph: an activation when ``data`` is None, a constant (weights) otherwise."""
+    """A tensor of the graph: an activation when ``data`` is None, a constant (weights) otherwise.
+
+    A sparse constant keeps its stored values (``data`` is one-dimensional) and ``sparsity``; a
+    variable tensor (the state of a sequence op) has no data and belongs to the op that updates it.
+    """
 
     name: str
     shape: tuple[int, ...]
     dtype: np.dtype
     data: np.ndarray | None = None
     quantization: Quantization | None = None
+    is_variable: bool = False
+    sparsity: Sparsity | None = None
 
     @property
     def is_constant(self) -> bool:
@@ -37,8 +62,15 @@ class Tensor:
         return self.data is not None
 
     @property
+    def is_activation(self) -> bool:
+        """True for values computed per frame, which may cross a cut (not weights, not op state)."""
+        return self.data is None and not self.is_variable
+
+    @property
     def nbytes(self) -> int:
-        """Size of the tensor's value in bytes."""
+        """Size of the tensor's value in bytes (a sparse constant: the bytes it is stored in)."""
+        if self.sparsity is not None and self.data is not None:
+            return int(self.data.nbytes)
         return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
 
 
@@ -75,7 +107,11 @@ class Layer:
 
 @dataclass
 class Graph:
-    """A dataflow graph in topological order, with named layers over its operators."""
+    """A dataflow graph in topological order, with named layers over its operators.
+
+    ``subgraphs`` are the model's other subgraphs (1, 2, ... in the file), which control-flow ops
+    (WHILE, IF) call by index: they travel whole with every task that holds such an op.
+    """
 
     name: str
     tensors: list[Tensor]
@@ -83,6 +119,7 @@ class Graph:
     inputs: list[int]
     outputs: list[int]
     layers: list[Layer]
+    subgraphs: list[Graph] = field(default_factory=list)
 
     @cached_property
     def producer(self) -> dict[int, int]:
@@ -129,7 +166,7 @@ class Graph:
         seen: dict[int, None] = {}
         for i in ops:
             for t in self.operators[i].inputs:
-                if t >= 0 and t not in written and not self.tensors[t].is_constant:
+                if t >= 0 and t not in written and self.tensors[t].is_activation:
                     seen.setdefault(t, None)
         return list(seen)
 

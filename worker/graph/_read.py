@@ -11,10 +11,14 @@ import numpy as np
 import tflite
 
 from ..errors import ModelFormatError
-from ._ir import Graph, Layer, Operator, Quantization, Tensor
-from ._schema import BUILTIN_NAMES, CUSTOM_CODE, DTYPES, OPTIONS_NAMES, read_options
+from ._ir import DimensionMetadata, Graph, Layer, Operator, Quantization, Sparsity, Tensor
+from ._schema import BUILTIN_NAMES, CUSTOM_CODE, DTYPES, OPTIONS_NAMES, TYPE_NAMES, read_options
 
 LAYERS_METADATA = "mchair_layers"
+# The integer vectors a sparse dimension's segments and indices may be stored in (SparseIndexVector).
+_INDEX_VECTORS = {tflite.SparseIndexVector.Int32Vector: (tflite.Int32Vector, np.int32),
+                  tflite.SparseIndexVector.Uint16Vector: (tflite.Uint16Vector, np.uint16),
+                  tflite.SparseIndexVector.Uint8Vector: (tflite.Uint8Vector, np.uint8)}
 _SHORT_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,48}$")
 
 
@@ -46,28 +50,7 @@ def _parse(data: bytes, name: str) -> Graph:
     model = tflite.Model.GetRootAs(data, 0)
     if model.SubgraphsLength() < 1:
         raise ModelFormatError(name, "TFLite model has no subgraph")
-    sg = model.Subgraphs(0)
     buffers = [_buffer_bytes(model.Buffers(i), data, name) for i in range(model.BuffersLength())]
-
-    tensors = []
-    for i in range(sg.TensorsLength()):
-        t = sg.Tensors(i)
-        if t.Type() not in DTYPES:
-            raise ModelFormatError(name, f"tensor {i} has unsupported type {t.Type()}")
-        dtype = DTYPES[t.Type()]
-        shape = tuple(int(d) for d in t.ShapeAsNumpy()) if not t.ShapeIsNone() else ()
-        raw = buffers[t.Buffer()] if 0 <= t.Buffer() < len(buffers) else None
-        value = None
-        if raw:
-            count = int(np.prod(shape, dtype=np.int64))
-            if len(raw) != count * dtype.itemsize:
-                raise ModelFormatError(name, f"tensor {i} ({t.Name().decode()}): buffer holds "
-                                             f"{len(raw)} bytes, shape {list(shape)} needs "
-                                             f"{count * dtype.itemsize}")
-            value = np.frombuffer(raw, dtype=dtype).reshape(shape)
-        tensors.append(Tensor(t.Name().decode("utf-8", "replace"), shape, dtype, value,
-                              _quantization(t.Quantization())))
-
     codes = []
     for i in range(model.OperatorCodesLength()):
         oc = model.OperatorCodes(i)
@@ -76,21 +59,33 @@ def _parse(data: bytes, name: str) -> Graph:
             codes.append(("CUSTOM:" + (oc.CustomCode() or b"").decode(), oc.Version()))
         else:
             codes.append((BUILTIN_NAMES.get(code, f"BUILTIN_{code}"), oc.Version()))
+    graphs = [_subgraph(model.Subgraphs(i), buffers, codes, name, i) for i in range(model.SubgraphsLength())]
+    graph = graphs[0]
+    graph.name = graph.name or Path(name).stem
+    graph.subgraphs = graphs[1:]
+    graph.layers = _stored_layers(model, buffers, len(graph.operators)) or default_layers(graph)
+    return graph
 
+
+def _subgraph(sg: tflite.SubGraph, buffers: list[bytes], codes: list[tuple[str, int]], name: str,
+              index: int) -> Graph:
+    """One subgraph of the file (0 is the model; others are called by control-flow ops)."""
+    where = f"subgraph {index}: " if index else ""
+    tensors = [_tensor(sg.Tensors(i), buffers, name, f"{where}tensor {i}") for i in range(sg.TensorsLength())]
     operators = []
     n_tensors = len(tensors)
     for i in range(sg.OperatorsLength()):
         op = sg.Operators(i)
         if not 0 <= op.OpcodeIndex() < len(codes):
-            raise ModelFormatError(name, f"operator {i} has opcode index {op.OpcodeIndex()} "
+            raise ModelFormatError(name, f"{where}operator {i} has opcode index {op.OpcodeIndex()} "
                                          f"out of range 0..{len(codes) - 1}")
         kind, version = codes[op.OpcodeIndex()]
         inputs = tuple(int(x) for x in op.InputsAsNumpy()) if not op.InputsIsNone() else ()
         outputs = tuple(int(x) for x in op.OutputsAsNumpy()) if not op.OutputsIsNone() else ()
         for t in inputs + outputs:
             if t >= n_tensors:
-                raise ModelFormatError(name, f"operator {i} ({kind}) refers to tensor {t}, "
-                                             f"the model has {n_tensors}")
+                raise ModelFormatError(name, f"{where}operator {i} ({kind}) refers to tensor {t}, "
+                                             f"the subgraph has {n_tensors}")
         options_type = OPTIONS_NAMES.get(op.BuiltinOptionsType(), "")
         options = {}
         table = op.BuiltinOptions()
@@ -100,13 +95,56 @@ def _parse(data: bytes, name: str) -> Graph:
             options_type = ""
         custom = bytes(op.CustomOptionsAsNumpy()) if not op.CustomOptionsIsNone() else b""
         operators.append(Operator(kind, inputs, outputs, options_type, options, custom, version))
-
     inputs = [int(x) for x in sg.InputsAsNumpy()] if not sg.InputsIsNone() else []
     outputs = [int(x) for x in sg.OutputsAsNumpy()] if not sg.OutputsIsNone() else []
-    graph_name = (sg.Name() or b"").decode() or Path(name).stem
-    graph = Graph(graph_name, tensors, operators, inputs, outputs, [])
-    graph.layers = _stored_layers(model, buffers, len(operators)) or default_layers(graph)
-    return graph
+    return Graph((sg.Name() or b"").decode(), tensors, operators, inputs, outputs, [])
+
+
+def _tensor(t: tflite.Tensor, buffers: list[bytes], name: str, what: str) -> Tensor:
+    """One tensor, its constant value (dense, or a sparse tensor's stored values) checked against its shape."""
+    tname = t.Name().decode("utf-8", "replace")
+    if t.Type() not in DTYPES:
+        kind = TYPE_NAMES.get(t.Type(), str(t.Type()))
+        raise ModelFormatError(name, f"{what} ({tname}) has type {kind}, which musical-chair cannot run "
+                                     f"(supported: {', '.join(sorted(d.name for d in DTYPES.values()))})")
+    dtype = DTYPES[t.Type()]
+    shape = tuple(int(d) for d in t.ShapeAsNumpy()) if not t.ShapeIsNone() else ()
+    raw = buffers[t.Buffer()] if 0 <= t.Buffer() < len(buffers) else None
+    sparsity = _sparsity(t.Sparsity()) if t.Sparsity() is not None else None
+    value = None
+    if raw:
+        if len(raw) % dtype.itemsize:
+            raise ModelFormatError(name, f"{what} ({tname}): buffer of {len(raw)} bytes is not a whole number "
+                                         f"of {dtype.name} values")
+        count = int(np.prod(shape, dtype=np.int64))
+        if sparsity is not None:
+            value = np.frombuffer(raw, dtype=dtype)   # stored values only; DENSIFY expands them at load
+        elif len(raw) != count * dtype.itemsize:
+            raise ModelFormatError(name, f"{what} ({tname}): buffer holds {len(raw)} bytes, shape "
+                                         f"{list(shape)} needs {count * dtype.itemsize}")
+        else:
+            value = np.frombuffer(raw, dtype=dtype).reshape(shape)
+    return Tensor(tname, shape, dtype, value, _quantization(t.Quantization()), bool(t.IsVariable()), sparsity)
+
+
+def _sparsity(params: tflite.SparsityParameters) -> Sparsity:
+    dims = []
+    for i in range(params.DimMetadataLength()):
+        d = params.DimMetadata(i)
+        dims.append(DimensionMetadata(d.Format(), d.DenseSize(), _index_vector(d.ArraySegmentsType(), d.ArraySegments()),
+                                      _index_vector(d.ArrayIndicesType(), d.ArrayIndices())))
+    order = tuple(int(x) for x in params.TraversalOrderAsNumpy()) if not params.TraversalOrderIsNone() else ()
+    blocks = tuple(int(x) for x in params.BlockMapAsNumpy()) if not params.BlockMapIsNone() else ()
+    return Sparsity(order, blocks, tuple(dims))
+
+
+def _index_vector(kind: int, table: object | None) -> np.ndarray | None:
+    if kind not in _INDEX_VECTORS or table is None:
+        return None
+    cls, dtype = _INDEX_VECTORS[kind]
+    vector = cls()
+    vector.Init(table.Bytes, table.Pos)
+    return np.array(vector.ValuesAsNumpy() if not vector.ValuesIsNone() else [], dtype)
 
 
 def _buffer_bytes(buf: tflite.Buffer, data: bytes, name: str) -> bytes:

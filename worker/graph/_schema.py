@@ -35,7 +35,10 @@ DTYPES: dict[int, np.dtype] = {
     tflite.TensorType.UINT32: np.dtype("uint32"),
     tflite.TensorType.UINT64: np.dtype("uint64"),
     tflite.TensorType.BOOL: np.dtype("bool"),
+    tflite.TensorType.COMPLEX64: np.dtype("complex64"),
+    tflite.TensorType.COMPLEX128: np.dtype("complex128"),
 }
+TYPE_NAMES: dict[int, str] = {v: k for k, v in vars(tflite.TensorType).items() if not k.startswith("_")}
 TENSOR_TYPES: dict[np.dtype, int] = {v: k for k, v in DTYPES.items()}
 
 ACTIVATIONS: dict[int, str] = {

@@ -186,7 +186,8 @@ def test_partition_check_and_tampered_manifest(mchair: Run,
     result = mchair("model", "check", "D")
     assert result.returncode == 0, result.stderr
     header, _, *rows = result.stdout.splitlines()
-    assert header.split() == ["block", "tasks", "samples", "max", "abs", "error", "max", "rel", "error", "ok"]
+    assert header.split() == ["block", "tasks", "samples", "max", "abs", "error", "max", "rel", "error", "outputs",
+                              "vary", "ok"]
     assert len(rows) == 1 and rows[0].split()[0] == "classifier" and rows[0].split()[-1] == "yes", result.stdout
 
     manifest_path = tmp_path / "D" / "manifest.json"
@@ -218,7 +219,7 @@ def test_control_flow_op_is_named_not_a_crash(user_error: Callable[..., str], mc
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     (header,) = [line for line in lines if line.startswith("#")]
-    column = header.index("cannot partition")
+    column = header.index("cannot partition / notes")
     (row,) = [line for line in lines if " loop " in line]
     assert "WHILE" in row[column:], result.stdout
     (act,) = [line for line in lines if " act " in line]

@@ -14,7 +14,7 @@ Buffer = bytes | bytearray | memoryview
 # Only plain numeric types: np.frombuffer with "object" (or any pointer-holding dtype) on bytes
 # from the network would build Python objects out of attacker-chosen addresses.
 DTYPES = frozenset({"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-                    "float16", "float32", "float64"})
+                    "float16", "float32", "float64", "complex64", "complex128"})
 
 
 @cache
