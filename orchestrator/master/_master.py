@@ -22,9 +22,9 @@ from worker.cluster import ClusterConfig
 from worker.errors import UserError
 from worker.messages import (
     Ack,
-    Assign,
     ArtifactChunk,
     ArtifactRequest,
+    Assign,
     Heartbeat,
     Message,
     Motion,
@@ -101,26 +101,6 @@ class Master:
     def reassignments(self) -> list[Reassignment]:
         """Every new epoch so far, in order."""
         return self.state.reassignments
-
-    @property
-    def heartbeats(self) -> dict[str, Heartbeat]:
-        """The last heartbeat of each device."""
-        return self.state.heartbeats
-
-    @property
-    def link_bytes(self) -> dict[tuple[str, str, str], LinkBytes]:
-        """Tensor bytes per (device, peer, codec) so far."""
-        return self.state.link_bytes
-
-    @property
-    def epoch(self) -> int:
-        """The newest epoch."""
-        return self.state.epoch
-
-    @property
-    def games(self) -> int:
-        """Rounds played so far."""
-        return self.state.games
 
     def record_output_error(self, camera: str, error: float) -> None:
         """The largest relative error of ``camera``'s results against the reference, once replayed."""

@@ -3,8 +3,6 @@ and tables of a small model; nothing is sent)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from orchestrator.master._discovery import Device
