@@ -1,5 +1,5 @@
-"""Runs of the master: assign one stream for a while (demo, benchmarks), or serve the game (CLI);
-status lines and end-of-run figures per stream."""
+"""Runs of the master: assign one stream for a while (demo, benchmarks), or serve the game (CLI),
+with a status line now and then and a report at the end."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from worker.table import TaskTable
 from ._discovery import Device
 from ._results import percentiles
 from ._state import ClusterState
-from ._streams import StreamFigures, stream_figures
+from ._streams import stream_figures
 
 if TYPE_CHECKING:
     from ._master import Master
@@ -76,4 +76,4 @@ async def async_watch(master: Master, seconds: float, status: Callable[[str], No
             status(status_line(master.state))
 
 
-__all__ = ["Report", "StreamFigures", "async_run", "async_watch", "status_line", "stream_figures"]
+__all__ = ["Report", "async_run", "async_watch", "status_line"]
