@@ -45,7 +45,7 @@ from ._layouts import Layouts
 from ._metrics import MetricsServer
 from ._results import Inference, Results
 from ._round import Moves, after_acks, play_round
-from ._state import ClusterState, Event, LinkBytes
+from ._state import ClusterState, Event
 from ._status import cluster_status
 from ._streams import EpochRun, Reassignment, Stream
 
@@ -313,7 +313,7 @@ class Master:
 
     async def _handle(self, message: Message) -> None:
         if isinstance(message, Result):
-            self._on_result(message)
+            self.deliver(self.state.add_result(message))
         elif isinstance(message, ArtifactRequest):
             self._send_artifact(message)
         elif isinstance(message, Ack):
@@ -326,13 +326,6 @@ class Master:
                      message.score)
             self.motion(message.camera, message.moving, message.time_ns)
 
-    def _on_result(self, message: Result) -> None:
-        stream = self.state.streams.get(message.stream)
-        run = next((r for r in stream.runs if r.epoch == message.epoch), None) if stream else None
-        if stream is None or run is None:
-            return
-        self.deliver(stream.add(run.epoch, run.results.add(message)))
-
     def deliver(self, inferences: Sequence[Inference]) -> None:
         """Hand results released in order to ``on_result``."""
         if self.on_result is not None:
@@ -340,20 +333,9 @@ class Master:
                 self.on_result(inference)
 
     def _on_heartbeat(self, message: Heartbeat) -> None:
-        self.state.heartbeats[message.device] = message
-        for link in message.links:
-            total = self.state.link_bytes.setdefault((message.device, link.peer, link.codec), LinkBytes())
-            total.sent += link.bytes
-            total.raw += link.raw_bytes
-        for stream in self.state.streams.values():
-            for run in reversed(stream.runs):
-                if run.epoch != message.epoch:
-                    continue
-                if message.first_tag >= 0 and run.table.stream == message.device:
-                    run.add_frames(message.first_tag, tuple(message.frames))
-                if run is stream.current and message.stage_ms:
-                    self._observe(run, message)
-                return
+        run = self.state.add_heartbeat(message)
+        if run is not None and message.stage_ms:
+            self._observe(run, message)
 
     def _observe(self, run: EpochRun, message: Heartbeat) -> None:
         """Compare the device's stage times with the plan's; a lasting slowdown starts a game."""

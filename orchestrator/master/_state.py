@@ -1,16 +1,18 @@
 """The master's view of the cluster as plain data: devices, heartbeats, streams, epochs, link bytes.
 
-The server (``_master``) writes it as messages arrive and as it applies a round's moves; the
-round (``_round``), status and metrics only read it.
+The server (``_master``) hands it the agents' heartbeats and results (``add_heartbeat``,
+``add_result``) and applies a round's moves to it; the round (``_round``), status and metrics
+only read it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from worker.messages import Heartbeat
+from worker.messages import Heartbeat, Result
 
 from ._fleet import Member
+from ._results import Inference
 from ._streams import EpochRun, Reassignment, Stream
 
 
@@ -62,6 +64,31 @@ class ClusterState:
     def scale(self, device: str) -> float:
         """How many times slower than planned ``device`` runs (1.0: normal)."""
         return self.scales.get(device, 1.0)
+
+    def add_heartbeat(self, message: Heartbeat) -> EpochRun | None:
+        """Keep a device's heartbeat: its link bytes add up, a recorder's frame numbers go to its
+        epoch; the stream's current epoch if the heartbeat is of it (else None)."""
+        self.heartbeats[message.device] = message
+        for link in message.links:
+            total = self.link_bytes.setdefault((message.device, link.peer, link.codec), LinkBytes())
+            total.sent += link.bytes
+            total.raw += link.raw_bytes
+        for stream in self.streams.values():
+            for run in reversed(stream.runs):
+                if run.epoch != message.epoch:
+                    continue
+                if message.first_tag >= 0 and run.table.stream == message.device:
+                    run.add_frames(message.first_tag, tuple(message.frames))
+                return run if run is stream.current else None
+        return None
+
+    def add_result(self, message: Result) -> list[Inference]:
+        """Keep a result; the results its stream releases now, in order (none for an unknown epoch)."""
+        stream = self.streams.get(message.stream)
+        run = next((r for r in stream.runs if r.epoch == message.epoch), None) if stream else None
+        if stream is None or run is None:
+            return []
+        return stream.add(run.epoch, run.results.add(message))
 
     def drops(self) -> int:
         """Frames the agents report dropped, by their last heartbeats."""

@@ -3,6 +3,8 @@ and tables of a small model; nothing is sent)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from orchestrator.master._discovery import Device
@@ -13,7 +15,7 @@ from orchestrator.master._state import ClusterState, Event
 from orchestrator.master._streams import Stream
 from orchestrator.toolchain.zoo import build_model, find_spec
 from worker.cluster import ClusterConfig
-from worker.messages import Ack, Release, Resume
+from worker.messages import Ack, Heartbeat, LinkBytes, Release, Result, Resume
 from worker.table import Peer
 
 from ._live import MODEL, PROFILE
@@ -121,3 +123,18 @@ def test_motion_on_a_device_without_a_camera_waits(layouts: Layouts) -> None:
     moves = play_round(state, motion(state, "pi1"), CONFIG.game, layouts, MASTER)
     assert moves.starts == [] and moves.epoch == 0
     assert moves.problem == "pi1 is not an alive device with a camera"
+
+
+def test_heartbeats_and_results_update_the_state(layouts: Layouts) -> None:
+    state = cluster_state("pi0", "pi1", "pi2")
+    apply(state, play_round(state, motion(state, "pi0"), CONFIG.game, layouts, MASTER))
+    run = state.streams["pi0"].current
+    assert run is not None
+    beat = Heartbeat(device="pi0", epoch=run.epoch, time_ns=0, queue_fill=0.0, ips=0.0, first_tag=0, frames=(10, 11),
+                     links=(LinkBytes(peer="pi1", codec="raw", bytes=100, raw_bytes=100),))
+    assert state.add_heartbeat(beat) is run
+    assert state.add_heartbeat(dataclasses.replace(beat, first_tag=2, frames=(13,))) is run
+    assert run.frames == {0: 10, 1: 11, 2: 13} and state.heartbeats["pi0"].frames == (13,)
+    assert (state.link_bytes[("pi0", "pi1", "raw")].sent, state.link_bytes[("pi0", "pi1", "raw")].raw) == (200, 200)
+    assert state.add_heartbeat(dataclasses.replace(beat, epoch=99)) is None
+    assert state.add_result(Result(epoch=99, stream="pi0", tag=0, tensors=(), compute_ms=1.0, transfer_ms=0.0, queue_ms=0.0)) == []
