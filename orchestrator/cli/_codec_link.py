@@ -106,8 +106,8 @@ async def _measure(model: str, spec: ModelSpec, profile: Profile, devices: int, 
         await local.async_stop_with(master, "benchmark over")
     verdict = verify_runs(spec, local.cameras[local.recorder], master.streams[local.recorder].runs,
                           settings.error_budget)
-    return (sum(b for b, _ in master.link_bytes.values()), sum(r for _, r in master.link_bytes.values()), report,
-            verdict)
+    return (sum(link.sent for link in master.state.link_bytes.values()), sum(link.raw for link in master.state.link_bytes.values()),
+            report, verdict)
 
 
 def link_table(runs: list[LinkRun], mbps: float) -> str:

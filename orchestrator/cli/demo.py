@@ -76,7 +76,7 @@ async def _run_cluster(args: argparse.Namespace) -> int:
     print(f"replaying the recorded frames of {len(stream.runs)} epoch(s) through the single-process reference "
           f"to check {len(stream.inferences())} results ...", file=sys.stderr, flush=True)
     verdict = verify_runs(spec, local.cameras[local.recorder], stream.runs, codecs.error_budget)
-    master.output_errors[local.recorder] = verdict.worst
+    master.record_output_error(local.recorder, verdict.worst)
     print(format_report(report))
     print("\n" + format_streams(master))
     print("\ntensors on the network (codecs: " + ", ".join(codecs.choose)

@@ -104,8 +104,8 @@ def format_streams(master: Master) -> str:
 
 def format_links(master: Master, seconds: float) -> str:
     """Tensor bytes per second on every link the run used (from the heartbeats), encoded and raw."""
-    rows = [link_row(device, peer, codec, sent / seconds, raw / seconds)
-            for (device, peer, codec), (sent, raw) in sorted(master.link_bytes.items())]
+    rows = [link_row(device, peer, codec, link.sent / seconds, link.raw / seconds)
+            for (device, peer, codec), link in sorted(master.state.link_bytes.items())]
     return format_table(LINK_HEADERS, rows) if rows else "no tensors went over the network"
 
 

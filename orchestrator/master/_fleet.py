@@ -39,10 +39,12 @@ class Fleet:
     """The cluster's devices and their liveness."""
 
     def __init__(self, cluster: ClusterConfig, on_change: Callable[[str], None],
-                 only: Collection[str] | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 only: Collection[str] | None = None, clock: Callable[[], float] = time.monotonic,
+                 members: dict[str, Member] | None = None) -> None:
         self.cluster, self._on_change, self._only, self._clock = cluster, on_change, only, clock
         self.timeout_s = cluster.game.heartbeat_timeout_s
-        self.members: dict[str, Member] = {}
+        # The fleet keeps these up to date; given: the master's state holds them.
+        self.members: dict[str, Member] = {} if members is None else members
         self._browser: DeviceBrowser | None = None
         self._watchdog: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()

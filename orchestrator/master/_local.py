@@ -126,10 +126,9 @@ class LocalCluster:
                                       **options: Any) -> tuple[Master, list[Device]]:
         """A master for ``model`` (``options`` as Master takes them) on this run's cluster.yaml, then
         the agents, found with zeroconf; a UserError with their logs if some do not come up."""
-        config = self.write_config(0)
-        master = Master(config, model, profile, self.work_dir, only=self.names, **options)
-        # The agents (and `mchair motion`) need the port it got.
-        master.cluster = self.write_config((await master.async_start()).port)
+        master = Master(self.write_config(0), model, profile, self.work_dir, only=self.names, **options)
+        # The agents (and `mchair motion`, `mchair status`) need the port it got.
+        self.write_config((await master.async_start()).port)
         await self.async_start()
         devices = await master.async_wait_devices(self.count, 30.0)
         if len(devices) < self.count:

@@ -1,29 +1,31 @@
 """The master daemon: listens to the agents, keeps the fleet and the streams, plays the game.
 
+The server of the three parts: it does the I/O (TCP, messages, Acks, artifacts, timers), keeps
+the plain-data ``ClusterState`` (``_state``) and applies the moves of the pure round (``_round``).
 Everything that changes who should sit where (motion starting or stopping, a device joining or
-lost, a device slowed by contention) becomes an event; one task plays the game for the events
-that queued up together (``_chairs.play``), so two games never interleave. Results, heartbeats
-and artifact requests are handled as they arrive, whatever game is being played.
+lost, a device slowed by contention) becomes an event; one task plays a round for the events
+that queued up together, so two rounds never interleave. Results, heartbeats and artifact
+requests are handled as they arrive, whatever round is being played.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from worker._listen import async_listen
-from worker.agent import Peers, artifacts_of
+from worker.agent import Peers
 from worker.cluster import ClusterConfig
 from worker.errors import UserError
 from worker.wire import (
     Ack,
     ArtifactChunk,
     ArtifactRequest,
+    Assign,
     Connection,
     Heartbeat,
     Message,
@@ -32,35 +34,28 @@ from worker.wire import (
     Rejects,
     Result,
     Shutdown,
+    Status,
     StatusRequest,
     TaskTable,
     WireError,
 )
 
-from ..planner import Plan, PlanSet, plan_model
+from ..planner import PlanSet
 from ..profile import Profile
-from ..toolchain.manifest import Manifest, load_manifest
-from ..toolchain.source import open_model
-from ._bind import partition_plan
-from ._chairs import Chairs
 from ._contention import Contention
 from ._discovery import Device
 from ._fleet import Fleet
+from ._layouts import Layouts
 from ._metrics import MetricsServer
 from ._results import Inference, Results
+from ._round import Moves, after_acks, play_round
+from ._state import ClusterState, Event
 from ._status import cluster_status
 from ._streams import EpochRun, Reassignment, Stream
 
 CHUNK = 1024 * 1024
+ACK_TIMEOUT_S = 120.0      # artifacts of a big model over Wi-Fi take a while
 log = logging.getLogger("mchair.master")
-
-
-@dataclass(frozen=True)
-class Event:
-    """Something that may change the seating: why, and when it happened (wall clock, ns)."""
-
-    reason: str
-    time_ns: int
 
 
 class Master:
@@ -69,26 +64,15 @@ class Master:
     def __init__(self, cluster: ClusterConfig, model: str, profile: Profile, work_dir: Path,
                  algorithm: str = "optimal", on_result: Callable[[Inference], None] | None = None,
                  fps: float | None = None, only: Sequence[str] | None = None, plans: PlanSet | None = None) -> None:
-        self.cluster, self.model, self.profile, self.work_dir = cluster, model, profile, work_dir
-        self.algorithm, self.fps = algorithm, fps   # fps: the camera's rate, if not the model's
+        self._config, self.model, self.profile, self.work_dir = cluster, model, profile, work_dir
         self.secret = cluster.secret()
         self.peer = Peer("master", cluster.master.host, cluster.master.port)
-        self.epoch = 0
-        self.streams: dict[str, Stream] = {}
-        self.reassignments: list[Reassignment] = []
-        self.heartbeats: dict[str, Heartbeat] = {}
-        # Largest relative error of a stream's results against the uncompressed reference, where one
-        # was replayed (a synthetic camera can be: `mchair demo`, the tests): status reports it.
-        self.output_errors: dict[str, float] = {}
-        self.link_bytes: dict[tuple[str, str, str], list[int]] = {}   # (device, peer, codec) -> [bytes, raw] so far
+        self.state = ClusterState()
+        self.layouts = Layouts(cluster, model, profile, work_dir, algorithm, fps, plans)
         self.rejects = Rejects()
         self.on_result = on_result
-        self.fleet = Fleet(cluster, self._on_fleet_change, only)
+        self.fleet = Fleet(cluster, self._on_fleet_change, only, members=self.state.members)
         self.contention = Contention(cluster.game.contention)
-        self.games = 0
-        self._last: EpochRun | None = None
-        self._plans: PlanSet | None = plans   # given: a benchmark's or test's plans (else planned when needed)
-        self._artifacts: dict[str, Path] = {}
         self._acks: dict[int, dict[str, Ack]] = {}
         self._ack_changed = asyncio.Event()
         self._events: asyncio.Queue[Event] = asyncio.Queue()
@@ -97,27 +81,54 @@ class Master:
         # Artifacts go out as 1 MiB chunks: the queue must hold the biggest (a 520 MB fusion block).
         self._peers = Peers(self.secret, max_bytes=cluster.agent.max_frame_bytes, rejects=self.rejects,
                             max_queue=1 << 14)
-        self._chairs = Chairs(self)
         self._server: asyncio.base_events.Server | None = None
         self.metrics: MetricsServer | None = None   # when cluster.yaml asks for it
         self._conns: set[Connection] = set()
         self._handlers: set[asyncio.Task[None]] = set()
 
+    # ---- configuration (fixed at construction) and state
+
+    @property
+    def cluster(self) -> ClusterConfig:
+        """The cluster config as given, with the port the master listens on (once started): what
+        ``mchair motion`` and ``mchair status`` need to reach it."""
+        if self.peer.port == self._config.master.port:
+            return self._config
+        return replace(self._config, master=replace(self._config.master, port=self.peer.port))
+
+    @property
+    def streams(self) -> dict[str, Stream]:
+        """Every stream by camera."""
+        return self.state.streams
+
+    @property
+    def reassignments(self) -> list[Reassignment]:
+        """Every new epoch so far, in order."""
+        return self.state.reassignments
+
+    def record_output_error(self, camera: str, error: float) -> None:
+        """The largest relative error of ``camera``'s results against the reference, once replayed."""
+        self.state.output_errors[camera] = error
+
+    def status(self) -> Status:
+        """The master's view of the cluster in one message (``mchair status``, metrics)."""
+        self.state.scales = self.contention.scales()
+        return cluster_status(self.state, self._config, self.model, self.profile.name)
+
     # ---- lifecycle
 
     async def async_start(self) -> Peer:
         """Listen for the agents' messages and watch the fleet; returns where the master listens."""
-        if self._plans is None and self.cluster.codecs.choose != ("raw",):
+        if not self.layouts.planned and self._config.codecs.choose != ("raw",):
             # Measuring what the codecs do to the model runs it many times: before serving, off the
             # event loop (a game must not stall heartbeats); later plans read the cached figures.
-            await asyncio.to_thread(self.plan_set, 1)
-        self._server = await async_listen("master", self._serve, self.cluster.master.host, self.cluster.master.port)
+            await asyncio.to_thread(self.layouts.plan_set, 1)
+        self._server = await async_listen("master", self._serve, self._config.master.host, self._config.master.port)
         port = self._server.sockets[0].getsockname()[1]
-        self.peer = Peer("master", self.cluster.master.host, port)
+        self.peer = Peer("master", self._config.master.host, port)
         await self.fleet.async_start()
-        if self.cluster.metrics.port:
-            self.metrics = MetricsServer(self.cluster.master.host, self.cluster.metrics.port,
-                                          lambda: cluster_status(self))
+        if self._config.metrics.port:
+            self.metrics = MetricsServer(self._config.master.host, self._config.metrics.port, self.status)
             await self.metrics.async_start()
         self._idle.set()
         self._game_task = asyncio.get_running_loop().create_task(self._async_games(), name="games")
@@ -151,7 +162,7 @@ class Master:
 
     def motion(self, camera: str, moving: bool, time_ns: int | None = None, why: str = "motion") -> None:
         """Motion started (``moving``) or stopped on ``camera``: its stream takes or gives up devices."""
-        stream = self.streams.setdefault(camera, Stream(camera))
+        stream = self.state.streams.setdefault(camera, Stream(camera))
         if stream.active == moving:
             return
         stream.active = moving
@@ -178,14 +189,14 @@ class Master:
         self.motion(recorder, True, why="assigned")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        stream = self.streams[recorder]
+        stream = self.state.streams[recorder]
         while loop.time() < deadline:
             await self.async_settle(max(deadline - loop.time(), 0.01))
             if stream.current is not None:
                 return stream.current.table
             if self._events.empty():
                 break
-        raise UserError(f"stream {recorder} got no table: {self._chairs.last_problem or 'no devices'}")
+        raise UserError(f"stream {recorder} got no table: {self.state.problem or 'no devices'}")
 
     async def _async_games(self) -> None:
         while True:
@@ -194,90 +205,91 @@ class Master:
             while not self._events.empty():
                 events.append(self._events.get_nowait())
             try:
-                await self._chairs.async_play(events)
+                await self._async_play(events)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("the game for %s failed", "; ".join(e.reason for e in events))
-            self.games += 1
+            self.state.games += 1
             if self._events.empty():
                 self._idle.set()
 
-    # ---- what the game uses
+    # ---- applying a round
 
-    def next_epoch(self) -> int:
-        """A fresh epoch (one counter for every stream: an agent only ever sees epochs grow)."""
-        self.epoch += 1
-        return self.epoch
+    async def _async_play(self, events: Sequence[Event]) -> None:
+        """Play a round for ``events``, apply its moves, and start the new epochs once acknowledged."""
+        self.state.scales = self.contention.scales()
+        moves = play_round(self.state, events, self._config.game, self.layouts, self.peer)
+        self._apply(moves)
+        await self._async_start(moves.starts)
 
-    def plan_set(self, n: int) -> PlanSet:
-        """Plans for 1..n devices (at least), made once and kept: a game costs no planning."""
-        if self._plans is None or self._plans.n_max < n:
-            self._plans = plan_model(self.model, self.profile, max(n, 1), self.algorithm, fps=self.fps,
-                                     codecs=self.cluster.codecs)
-        return self._plans
+    def _apply(self, moves: Moves) -> None:
+        """Do what a round decided: stop, send, start (Assign every seat), note what devices hold."""
+        self.state.epoch = max(self.state.epoch, moves.epoch)
+        if moves.problem is not None:
+            self.state.problem = moves.problem
+        for camera in moves.stops:
+            self.deliver(self.state.streams[camera].release())
+        for peer, message in moves.sends:
+            self._peers.send(peer, message)
+        for camera, run in moves.starts:
+            self.state.streams[camera].start(run)
+            self.state.reassignments.append(run.reassignment)
+            self.state.last = run
+            log.info("epoch %d: stream %s on %d devices: %s (%s)", run.epoch, camera, len(run.table.devices),
+                     run.plan.layout(), run.reassignment.reason)
+            for peer in run.table.devices:
+                self._peers.send(peer, Assign(epoch=run.epoch, table=run.table))
+        for device, artifacts in moves.holds:
+            self.fleet.hold(device, artifacts)
 
-    def partition(self, plan: Plan) -> tuple[Manifest, Path]:
-        """The partition of ``plan``, made once per layout and kept under the work directory."""
-        cuts, shards = plan.partition_args()
-        key = hashlib.sha256(repr((self.model, cuts, sorted(shards.items()))).encode()).hexdigest()[:16]
-        directory = self.work_dir / "partitions" / key
-        if (directory / "manifest.json").exists():
-            manifest = load_manifest(directory)
-        else:
-            name, blocks = open_model(self.model)
-            manifest = partition_plan(plan, blocks, name, directory)
-        self._artifacts.update({p.stem: p for p in directory.glob("*.tflite")})
-        return manifest, directory
-
-    @property
-    def artifact_sizes(self) -> Mapping[str, int]:
-        """Bytes of every artifact partitioned so far, by sha256."""
-        return _Sizes(self._artifacts)
-
-    def send(self, peer: Peer, message: Message) -> None:
-        """Queue a control message for ``peer``."""
-        self._peers.send(peer, message)
-
-    def acks(self, epoch: int) -> dict[str, Ack]:
-        """The Acks of ``epoch`` so far, by device."""
-        return self._acks.setdefault(epoch, {})
-
-    async def async_ack_change(self, timeout: float) -> None:
-        """Wait (at most ``timeout`` s) for the next Ack of any epoch."""
-        self._ack_changed.clear()
-        try:
-            await asyncio.wait_for(self._ack_changed.wait(), timeout)
-        except TimeoutError:
-            pass
-
-    def started(self, stream: Stream, run: EpochRun) -> None:
-        """``run`` is the stream's new epoch."""
-        stream.start(run)
-        self.reassignments.append(run.reassignment)
-        self._last = run
+    async def _async_start(self, started: Sequence[tuple[str, EpochRun]]) -> None:
+        """Wait for every seat's Ack; start each stream whose seats all took their table. A device lost
+        meanwhile ends the wait (the fleet change queued the next round already)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ACK_TIMEOUT_S
+        pending = {run.epoch: (camera, run) for camera, run in started}
+        while pending:
+            for epoch, (camera, run) in list(pending.items()):
+                acks = self._acks.setdefault(epoch, {})
+                missing = {p.device for p in run.table.devices} - set(acks)
+                if not missing:
+                    del pending[epoch]
+                    self._apply(after_acks(self.state, camera, run, acks))
+                elif not all(self.state.is_alive(d) for d in missing):
+                    del pending[epoch]
+                elif loop.time() > deadline:
+                    del pending[epoch]
+                    for name in missing:
+                        self.fleet.lose(name, f"no Ack for epoch {epoch} within {ACK_TIMEOUT_S:g} s")
+            if pending:
+                self._ack_changed.clear()
+                try:
+                    await asyncio.wait_for(self._ack_changed.wait(), 0.1)
+                except TimeoutError:
+                    pass
 
     # ---- the last stream assigned (for callers with one stream)
 
     @property
     def table(self) -> TaskTable | None:
         """The table of the epoch assigned last."""
-        return self._last.table if self._last else None
+        return self.state.last.table if self.state.last else None
 
     @property
     def results(self) -> Results | None:
         """The results of the epoch assigned last."""
-        return self._last.results if self._last else None
+        return self.state.last.results if self.state.last else None
 
     @property
     def frames(self) -> dict[int, int]:
         """Tag -> camera frame of the epoch assigned last."""
-        return self._last.frames if self._last else {}
+        return self.state.last.frames if self.state.last else {}
 
     # ---- receiving
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = Connection(reader, writer, secret=self.secret, max_bytes=self.cluster.agent.max_frame_bytes,
+        conn = Connection(reader, writer, secret=self.secret, max_bytes=self._config.agent.max_frame_bytes,
                           rejects=self.rejects)
         task = asyncio.current_task()
         if task is not None:
@@ -288,7 +300,7 @@ class Master:
         try:
             async for message in conn:
                 if isinstance(message, StatusRequest):   # answered here: the asker listens on no port
-                    await conn.async_send(cluster_status(self))
+                    await conn.async_send(self.status())
                     continue
                 name = getattr(message, "device", "")
                 if name and isinstance(message, (Heartbeat, Ack, ArtifactRequest)):
@@ -305,11 +317,11 @@ class Master:
 
     async def _handle(self, message: Message) -> None:
         if isinstance(message, Result):
-            self._on_result(message)
+            self.deliver(self.state.add_result(message))
         elif isinstance(message, ArtifactRequest):
             self._send_artifact(message)
         elif isinstance(message, Ack):
-            self.acks(message.epoch)[message.device] = message
+            self._acks.setdefault(message.epoch, {})[message.device] = message
             self._ack_changed.set()
         elif isinstance(message, Heartbeat):
             self._on_heartbeat(message)
@@ -318,13 +330,6 @@ class Master:
                      message.score)
             self.motion(message.camera, message.moving, message.time_ns)
 
-    def _on_result(self, message: Result) -> None:
-        stream = self.streams.get(message.stream)
-        run = next((r for r in stream.runs if r.epoch == message.epoch), None) if stream else None
-        if stream is None or run is None:
-            return
-        self.deliver(stream.add(run.epoch, run.results.add(message)))
-
     def deliver(self, inferences: Sequence[Inference]) -> None:
         """Hand results released in order to ``on_result``."""
         if self.on_result is not None:
@@ -332,26 +337,15 @@ class Master:
                 self.on_result(inference)
 
     def _on_heartbeat(self, message: Heartbeat) -> None:
-        self.heartbeats[message.device] = message
-        for link in message.links:
-            total = self.link_bytes.setdefault((message.device, link.peer, link.codec), [0, 0])
-            total[0] += link.bytes
-            total[1] += link.raw_bytes
-        for stream in self.streams.values():
-            for run in reversed(stream.runs):
-                if run.epoch != message.epoch:
-                    continue
-                if message.first_tag >= 0 and run.table.stream == message.device:
-                    run.add_frames(message.first_tag, tuple(message.frames))
-                if run is stream.current and message.stage_latency_ms:
-                    self._observe(run, message)
-                return
+        run = self.state.add_heartbeat(message)
+        if run is not None and message.stage_ms:
+            self._observe(run, message)
 
     def _observe(self, run: EpochRun, message: Heartbeat) -> None:
         """Compare the device's stage times with the plan's; a lasting slowdown starts a game."""
         mine = {s.stage for s in run.table.seats_of(message.device)}
         expected = {d.name: 1000 * d.run_s for i, d in enumerate(run.plan.details) if i in mine}
-        measured = {s.stage: s.ms for s in message.stage_latency_ms}
+        measured = {s.stage: s.ms for s in message.stage_ms}
         self.contention.observe(message.device, measured, expected)
         due = self.contention.due()
         if due:
@@ -360,7 +354,7 @@ class Master:
             self._event(f"contention: {scales}")
 
     def _send_artifact(self, request: ArtifactRequest) -> None:
-        path = self._artifacts.get(request.sha256)
+        path = self.layouts.artifact(request.sha256)
         device = self.fleet.device(request.device)
         if path is None or device is None:
             log.warning("%s asked for artifact %s, which the master does not have for it", request.device,
@@ -370,26 +364,6 @@ class Master:
         for offset in range(0, max(len(data), 1), CHUNK):
             self._peers.send(device.peer, ArtifactChunk(sha256=request.sha256, offset=offset, total=len(data),
                                                         data=memoryview(data)[offset:offset + CHUNK]))
-
-    def seat_artifacts(self, table: TaskTable) -> list[frozenset[str]]:
-        """The artifacts of every seat of ``table``, in seat order."""
-        return [frozenset(artifacts_of(table, seat)) for seat in table.seats]
-
-
-class _Sizes(Mapping[str, int]):
-    """Artifact sizes read from the files when asked (partitions made later are seen too)."""
-
-    def __init__(self, paths: dict[str, Path]) -> None:
-        self._paths = paths
-
-    def __getitem__(self, sha256: str) -> int:
-        return self._paths[sha256].stat().st_size
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._paths)
-
-    def __len__(self) -> int:
-        return len(self._paths)
 
 
 __all__ = ["Event", "Master"]

@@ -1,5 +1,5 @@
-"""Runs of the master: assign one stream for a while (demo, benchmarks), or serve the game (CLI);
-status lines and end-of-run figures per stream."""
+"""Runs of the master: assign one stream for a while (demo, benchmarks), or serve the game (CLI),
+with a status line now and then and a report at the end."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 from worker.wire import TaskTable
 
 from ._discovery import Device
-from ._results import Inference, percentiles
-from ._streams import Stream
+from ._results import percentiles
+from ._state import ClusterState
+from ._streams import stream_figures
 
 if TYPE_CHECKING:
     from ._master import Master
@@ -36,44 +37,18 @@ class Report:
     rejected: int                          # messages the master refused
 
 
-@dataclass(frozen=True)
-class StreamFigures:
-    """One stream over a run: epochs, results, throughput, latency, losses."""
-
-    camera: str
-    epochs: int
-    inferences: int
-    ips: float
-    t_forward_ms: tuple[float, ...]
-    lost: int
-    late: int
-    duplicates: int
-
-
-def stream_figures(stream: Stream) -> StreamFigures:
-    """The figures of ``stream`` so far (IPS over the time its epochs produced results)."""
-    done = stream.inferences()
-    ips = 0.0
-    if len(done) > 1:
-        busy = sum(_span(r.results.inferences) for r in stream.runs)
-        ips = (len(done) - len(stream.runs)) / busy if busy > 0 else 0.0
-    return StreamFigures(stream.camera, len(stream.runs), len(done), ips, percentiles(done), stream.lost(),
-                         sum(r.results.late for r in stream.runs), stream.duplicates())
-
-
-def status_line(master: Master) -> str:
+def status_line(state: ClusterState) -> str:
     """Per stream: epoch, results, IPS over the last seconds, t_forward, drops; the master's log line."""
-    drops = sum(h.drops for h in master.heartbeats.values())
     parts = []
-    for stream in master.streams.values():
+    for stream in state.streams.values():
         run = stream.current
         if run is None:
             continue
         p50, p95 = run.results.percentiles()
         parts.append(f"{stream.camera} epoch {run.epoch}: {len(run.results.inferences)} results, "
                      f"{run.results.ips(5.0):.1f} IPS, t_forward p50 {p50:.0f} ms p95 {p95:.0f} ms")
-    alive = len(master.fleet.alive())
-    return f"{alive} devices; " + ("; ".join(parts) or "no stream running") + f"; drops {drops}"
+    alive = len(state.alive())
+    return f"{alive} devices; " + ("; ".join(parts) or "no stream running") + f"; drops {state.drops()}"
 
 
 async def async_run(master: Master, devices: Sequence[Device], recorder: str, seconds: float,
@@ -87,7 +62,7 @@ async def async_run(master: Master, devices: Sequence[Device], recorder: str, se
     table = (stream.current or stream.runs[-1]).table
     return Report(table, time.monotonic() - started, len(done), stream_figures(stream).ips,
                   percentiles(done), percentiles(done, "compute_ms"), percentiles(done, "transfer_ms"),
-                  percentiles(done, "queue_ms"), sum(h.drops for h in master.heartbeats.values()),
+                  percentiles(done, "queue_ms"), master.state.drops(),
                   stream.duplicates(), master.rejects.count())
 
 
@@ -98,11 +73,7 @@ async def async_watch(master: Master, seconds: float, status: Callable[[str], No
     while (left := seconds - (time.monotonic() - started)) > 0:
         await asyncio.sleep(min(every, left))
         if status is not None:
-            status(status_line(master))
+            status(status_line(master.state))
 
 
-def _span(inferences: Sequence[Inference]) -> float:
-    return inferences[-1].received_s - inferences[0].received_s if len(inferences) > 1 else 0.0
-
-
-__all__ = ["Report", "StreamFigures", "async_run", "async_watch", "status_line", "stream_figures"]
+__all__ = ["Report", "async_run", "async_watch", "status_line"]

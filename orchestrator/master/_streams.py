@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from worker.wire import TaskTable
 
 from ..planner import Plan
-from ._results import Inference, Results
+from ._results import Inference, Results, percentiles
 
 log = logging.getLogger("mchair.master")
 
@@ -132,4 +133,33 @@ class Stream:
         return sum(r.results.duplicates for r in self.runs)
 
 
-__all__ = ["EpochRun", "Reassignment", "Stream"]
+@dataclass(frozen=True)
+class StreamFigures:
+    """One stream over a run: epochs, results, throughput, latency, losses."""
+
+    camera: str
+    epochs: int
+    inferences: int
+    ips: float
+    t_forward_ms: tuple[float, ...]
+    lost: int
+    late: int
+    duplicates: int
+
+
+def stream_figures(stream: Stream) -> StreamFigures:
+    """The figures of ``stream`` so far (IPS over the time its epochs produced results)."""
+    done = stream.inferences()
+    ips = 0.0
+    if len(done) > 1:
+        busy = sum(_span(r.results.inferences) for r in stream.runs)
+        ips = (len(done) - len(stream.runs)) / busy if busy > 0 else 0.0
+    return StreamFigures(stream.camera, len(stream.runs), len(done), ips, percentiles(done), stream.lost(),
+                         sum(r.results.late for r in stream.runs), stream.duplicates())
+
+
+def _span(inferences: Sequence[Inference]) -> float:
+    return inferences[-1].received_s - inferences[0].received_s if len(inferences) > 1 else 0.0
+
+
+__all__ = ["EpochRun", "Reassignment", "Stream", "StreamFigures", "stream_figures"]

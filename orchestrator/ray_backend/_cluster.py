@@ -129,7 +129,7 @@ class RayCluster(LocalCluster):
         await self.async_start()
         master = Master(self.write_config(0), model, profile, self.work_dir, only=self.names, **options)
         peer = await master.async_start()
-        master.cluster = self.write_config(peer.port)   # `mchair motion` and `mchair status` need the port
+        self.write_config(peer.port)   # `mchair motion` and `mchair status` need the port
         await asyncio.gather(*(a.set_master.remote(peer.host, peer.port) for a in self.actors.values()))
         devices = await master.async_wait_devices(self.count, 30.0)
         if len(devices) < self.count:

@@ -6,7 +6,7 @@ import time
 
 import psutil
 
-from worker.wire import Heartbeat, LinkBytes, StageLatency
+from worker.wire import Heartbeat, LinkBytes, StageTime
 
 from ._dataplane import DataPlane
 from ._recorder import Recorder
@@ -30,7 +30,7 @@ def build_heartbeat(device: str, epoch: int, plane: DataPlane | None, recorder: 
     return Heartbeat(
         device=device, epoch=epoch, time_ns=time.time_ns(),
         queue_fill=plane.queue_fill() if plane is not None else 0.0, ips=ips,
-        stage_latency_ms=tuple(StageLatency(stage=k, ms=v) for k, v in latency.items()),
+        stage_ms=tuple(StageTime(stage=k, ms=v) for k, v in latency.items()),
         drops=drops, rss_mb=rss_mb(), first_tag=first_tag, frames=frames,
         links=links)
 

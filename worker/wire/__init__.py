@@ -62,7 +62,6 @@ from ._messages import (
     Result,
     Resume,
     Shutdown,
-    StageLatency,
     StageTime,
     Status,
     StatusRequest,
@@ -89,7 +88,7 @@ __all__ = [
     # messages
     "CONTROL_TYPES", "DATA_TYPES", "MESSAGE_TYPES", "Ack", "AlmostFull", "ArtifactChunk", "ArtifactRequest",
     "Assign", "DeviceStatus", "Heartbeat", "LinkBytes", "LinkStatus", "Message", "Motion", "Release", "Result",
-    "Resume", "Shutdown", "StageLatency", "StageTime", "Status", "StatusRequest", "StreamStatus", "Tensor",
+    "Resume", "Shutdown", "StageTime", "Status", "StatusRequest", "StreamStatus", "Tensor",
     "TensorBatch", "encode_tensor", "is_control",
     # task table
     "CAMERA_FRAME", "InputSpec", "Peer", "Route", "Seat", "StageSpec", "TaskSpec", "TaskTable",

@@ -121,11 +121,13 @@ class Ack:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class StageLatency:
-    """Mean time of one stage on a device over the last heartbeat period."""
+class StageTime:
+    """A stage's measured time per run on a device (mean over a heartbeat period), and the plan's
+    (0: unknown, as in a heartbeat: the agent does not know the plan's)."""
 
     stage: str
     ms: float
+    expected_ms: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -147,7 +149,7 @@ class Heartbeat:
     time_ns: int
     queue_fill: float
     ips: float
-    stage_latency_ms: tuple[StageLatency, ...] = ()
+    stage_ms: tuple[StageTime, ...] = ()
     drops: int = 0
     rss_mb: float = 0.0
     first_tag: int = -1  # recorder: the tag of frames[0]
@@ -223,15 +225,6 @@ class StatusRequest:
     """``mchair status`` asks the master for a Status, answered on the same connection (control)."""
 
     time_ns: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StageTime:
-    """A stage's measured time per run on a device, and the plan's."""
-
-    stage: str
-    ms: float
-    expected_ms: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

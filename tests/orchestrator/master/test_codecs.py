@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from orchestrator.master import LocalCluster, Master, verify
-from orchestrator.master._status import cluster_status
 from orchestrator.profile import find_profile
 from orchestrator.toolchain.zoo import build_model, find_spec
 from worker.wire import TaskTable
@@ -35,11 +34,11 @@ async def run(work: Path) -> tuple[TaskTable, Master]:
         while len(master.results.inferences) < RESULTS and loop.time() < deadline:
             await asyncio.sleep(0.2)
         await asyncio.sleep(1.5)   # a heartbeat more: frame numbers and link bytes
-        status = cluster_status(master)
+        status = master.status()
     finally:
         await local.async_stop_with(master, "test over")
     verdict = verify(find_spec(MODEL), 5, master.frames, master.results.inferences, BUDGET)
-    master.output_errors[local.recorder] = verdict.worst
+    master.record_output_error(local.recorder, verdict.worst)
     assert verdict.ok, verdict
     assert verdict.checked >= RESULTS // 2
     # Lossy codecs did change the values (a codec falling back to raw would give 0).
@@ -48,7 +47,7 @@ async def run(work: Path) -> tuple[TaskTable, Master]:
     assert links, "no link reported bytes"
     assert any(link.codec != "raw" and link.bytes_per_s < link.raw_bytes_per_s for link in links)
     assert status.streams[0].error_budget == BUDGET
-    assert cluster_status(master).streams[0].output_error == verdict.worst
+    assert master.status().streams[0].output_error == verdict.worst
     return table, master
 
 

@@ -7,14 +7,21 @@ import json
 import os
 import socket
 import sys
+import time
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from orchestrator.cli.status import async_fetch_status, plain_view
-from orchestrator.master import LocalCluster
+from orchestrator.master import LocalCluster, Stream
+from orchestrator.master._discovery import Device
+from orchestrator.master._fleet import Member
+from orchestrator.master._state import ClusterState
+from orchestrator.master._status import cluster_status
 from orchestrator.profile import find_profile
 from orchestrator.toolchain.zoo import build_model, find_spec
+from worker.cluster import AgentSettings, ClusterConfig, CodecSettings
+from worker.wire import Heartbeat, LinkBytes, LinkStatus, Peer, StageTime
 
 from ._live import MODEL, NO_DETECTOR
 from .test_chairs import start_stream
@@ -95,3 +102,29 @@ def test_status_without_a_master_is_one_line(tmp_path: Path) -> None:
     config.write_text(f"secret_file: cluster.secret\nmaster: {{host: 127.0.0.1, port: {free_port()}}}\n")
     code, out, err = asyncio.run(mchair("status", "--cluster", str(config)))
     assert code == 2 and err.count("\n") == 1 and "cannot connect" in err, err
+
+
+def test_status_is_a_function_of_the_state() -> None:
+    state = ClusterState()
+    for i, name in enumerate(("pi0", "pi1")):
+        state.members[name] = Member(Device(Peer(name, "127.0.0.1", 7100 + i), name == "pi0"), True, time.monotonic())
+    state.members["pi1"].alive = False
+    state.heartbeats["pi0"] = Heartbeat(device="pi0", epoch=4, time_ns=0, queue_fill=0.25, ips=9.0, drops=2,
+                                        stage_ms=(StageTime(stage="conv1..softmax", ms=12.0),),
+                                        links=(LinkBytes(peer="pi1", codec="fp16", bytes=500, raw_bytes=1000),))
+    state.scales, state.epoch = {"pi0": 1.5}, 4
+    state.streams["pi0"] = Stream("pi0")
+    state.output_errors["pi0"] = 0.01
+    config = ClusterConfig(agent=AgentSettings(heartbeat_s=0.5), codecs=CodecSettings(error_budget=0.02))
+    status = cluster_status(state, config, "alexnet-tiny", "rpi3")
+    assert (status.model, status.profile, status.epoch, status.reassignments) == ("alexnet-tiny", "rpi3", 4, 0)
+    pi0, pi1 = status.devices
+    assert pi0.alive and pi0.camera and pi0.epoch == 4 and pi0.queue_fill == 0.25 and pi0.drops == 2
+    assert pi0.slowdown == 1.5 and 0 <= pi0.last_heartbeat_s < 60
+    # No epoch 4 is known: the plan's time is unknown (0).
+    assert pi0.stage_ms == (StageTime(stage="conv1..softmax", ms=12.0, expected_ms=0.0),)
+    assert pi0.links == (LinkStatus(peer="pi1", codec="fp16", bytes_per_s=1000.0, raw_bytes_per_s=2000.0),)
+    assert not pi1.alive and pi1.slowdown == 1.0 and pi1.last_heartbeat_s == -1.0 and pi1.stage_ms == ()
+    [stream] = status.streams
+    assert stream.camera == "pi0" and not stream.active and stream.epoch == 0 and stream.devices == ()
+    assert stream.output_error == 0.01 and stream.error_budget == 0.02 and stream.results == 0

@@ -64,7 +64,7 @@ def test_release_frees_the_agent_and_advances_its_epoch(partitioned: Callable[[i
             assert len(master.results) == results and agent.counters().frames == kept, "still running"
             # The final heartbeat of epoch 1 told the camera frame of every tag the recorder kept.
             assert sorted(frame_numbers(master.heartbeats, "pi0", 1)) == list(range(kept))
-            assert any(h.epoch == 1 and h.stage_latency_ms and all(s.ms > 0 for s in h.stage_latency_ms)
+            assert any(h.epoch == 1 and h.stage_ms and all(s.ms > 0 for s in h.stage_ms)
                        for h in master.heartbeats)
 
             # An older Assign is refused; so is an older (or equal) Release; a newer Assign runs.

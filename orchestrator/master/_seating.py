@@ -1,6 +1,6 @@
-"""Musical chairs: which devices serve which stream, which plan a stream runs, and who sits where.
+"""The seating math: which devices serve which stream, which plan a stream runs, and who sits where.
 
-Three pure, deterministic decisions the master applies whenever motion starts or stops, a device
+Three pure, deterministic decisions each round (``_round``) makes whenever motion starts or stops, a device
 joins or is lost, or contention changes a device's speed:
 
 * ``share``: the alive devices split among the active streams (a stream is named by its camera).

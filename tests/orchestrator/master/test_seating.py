@@ -1,4 +1,4 @@
-"""Musical chairs: sharing devices among streams, seating a plan (against brute force), choosing a plan."""
+"""The seating math: sharing devices among streams, seating a plan (against brute force), choosing a plan."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 import pytest
 
 from orchestrator.master._bind import seat_keys
-from orchestrator.master._game import Seating, StreamDemand, choose, seat, share
+from orchestrator.master._seating import Seating, StreamDemand, choose, seat, share
 from orchestrator.planner import Metrics, Plan, Stage, StagePlan, plan_model
 from orchestrator.profile import Profile, find_profile
 
