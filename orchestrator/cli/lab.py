@@ -96,7 +96,7 @@ def _status(args: argparse.Namespace) -> int:
     print(f"lab {state.name}: {len(state.devices)} devices, {spec.cpu:g} cores and "
           f"{spec.memory_bytes / 2**20:.0f} MB each, {spec.medium} medium, link {spec.link}; master "
           f"{state.master_address}:{state.master_port} (namespace {state.master_ns})\n")
-    rows = [(d.name, d.address, d.pid, state_of(d.pid), f"{d.cpu:.3g}", "up" if d.link_up else "DOWN",
+    rows = [(d.name, d.address, str(d.pid), state_of(d.pid), f"{d.cpu:.3g}", "up" if d.link_up else "DOWN",
              f"{d.loss * 100:g}%", d.camera) for d in state.devices]
     print(format_table(("device", "address", "pid", "agent", "cores", "link", "loss", "camera"), rows))
     print("\nhow each link knob is emulated on this kernel\n")

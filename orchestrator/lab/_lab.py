@@ -138,6 +138,14 @@ class Lab:
         _state.save(state, self.dir)
         return started
 
+    def wait_agents(self, timeout: float = 10.0) -> None:
+        """Wait for the agents to exit after a master's Shutdown; end those still there after ``timeout``."""
+        pids = [d.pid for d in self.state().devices]
+        deadline = time.monotonic() + timeout
+        while any(processes.state_of(p) != "gone" for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        processes.end(p for p in pids if processes.state_of(p) != "gone")
+
     def down(self) -> list[str]:
         """End the agents, delete the namespaces (links, bridge, qdiscs, nft rules go with them) and
         the cgroups; also what a crashed lab left, found by name. The problems, if any."""

@@ -22,7 +22,8 @@ def with_master(lab: Lab, model: str, profile: Profile,
                 **options: Any) -> T:
     """Start a master for ``model`` in the lab's master namespace, wait for every device (zeroconf
     across the bridge, or the static list), run ``scenario(master, devices)``, stop the master (its
-    Shutdown ends the agents: ``lab.respawn()`` starts them again); what the scenario returned."""
+    Shutdown ends the agents, waited for here: ``lab.respawn()`` starts them again); what the scenario
+    returned."""
     state = lab.state()
     names = [d.name for d in state.devices]
 
@@ -41,7 +42,10 @@ def with_master(lab: Lab, model: str, profile: Profile,
         finally:
             await master.async_stop("lab run over")
 
-    return net.run_in(state.master_ns, main)
+    try:
+        return net.run_in(state.master_ns, main)
+    finally:
+        lab.wait_agents()
 
 
 __all__ = ["FIND_TIMEOUT_S", "with_master"]
