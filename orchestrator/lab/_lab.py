@@ -197,11 +197,21 @@ class Lab:
 
     def measure_rtt(self, samples: int = 20) -> list[float]:
         """TCP connect times (one round trip: SYN, SYN-ACK) from the master's namespace to the first
-        device's agent, in ms: min, median, max; recorded for ``status``."""
+        device's agent (once it listens), in ms: min, median, max; recorded for ``status``."""
         state = self.state()
         target = (state.devices[0].address, processes.AGENT_PORT)
 
         async def probe() -> list[float]:
+            deadline = time.monotonic() + 60.0   # an agent under a quarter core takes seconds to listen
+            while True:
+                try:
+                    socket.create_connection(target, timeout=2.0).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise UserError(f"{state.devices[0].name}'s agent does not listen on "
+                                        f"{target[0]}:{target[1]}: see {self.dir}/logs") from None
+                    time.sleep(0.2)
             times = []
             for _ in range(samples):
                 started = time.perf_counter()
