@@ -20,6 +20,7 @@ from worker.errors import UserError
 from . import _cgroups as cgroups
 from . import _net as net
 from . import _processes as processes
+from . import _relay_control as relay
 from . import _shaping as shaping
 from . import _state
 from ._spec import LabSpec, parse_loss
@@ -87,9 +88,18 @@ class Lab:
     def _make(self, state: LabState) -> None:
         spec = state.spec
         net.add_bridge(state.bridge_ns)
-        net.add_port(state.bridge_ns, state.master_ns, "p-master", state.master_address)
+        net.add_namespace(state.master_ns)
+        net.add_veth(state.bridge_ns, state.master_ns, "p-master")
+        net.attach(state.bridge_ns, state.master_ns, "p-master", state.master_address)
         for device in state.devices:
-            net.add_port(state.bridge_ns, device.netns, device.port, device.address)
+            net.add_namespace(device.netns)
+            if spec.link.delay_ms:
+                # The link is a relay's pair of TAPs: it adds the delay and jitter netem would.
+                device.relay_pid = relay.start(state.bridge_ns, device.netns, device.port, spec.link,
+                                               self.dir / device.name / "delay", self.dir / "logs" / f"{device.name}-relay.log")
+            else:
+                net.add_veth(state.bridge_ns, device.netns, device.port)
+            net.attach(state.bridge_ns, device.netns, device.port, device.address)
             cgroups.create(self.name, device.name, spec.cpu, spec.memory_bytes)
             shaping.set_loss(device.netns, spec.link.loss)
         if spec.medium == "shared":
@@ -151,7 +161,8 @@ class Lab:
         the cgroups; also what a crashed lab left, found by name. The problems, if any."""
         state = _state.load(self.dir)
         pids = [d.pid for d in state.devices] if state is not None else []
-        processes.end({*pids, *cgroups.members(self.name)})
+        relays = [d.relay_pid for d in state.devices] if state is not None else []
+        processes.end({*pids, *cgroups.members(self.name), *relays, *relay.find(self.name)})
         errors = net.delete_namespaces([*(state.namespaces if state else []), *net.namespaces(self.name)])
         errors += cgroups.remove(self.name)
         if not errors:
@@ -176,15 +187,19 @@ class Lab:
             shaping.set_loss(device.netns, device.loss)
             done = f"{name} loses {device.loss * 100:g}% of its packets each way"
         elif action == "delay":
-            raise UserError("lab fault delay: this kernel has no netem, so the lab cannot add delay "
-                            "(mchair lab status lists what is emulated how)")
+            if not device.relay_pid:
+                raise UserError(f"lab fault delay: {name}'s link has no relay (no netem on this kernel): start "
+                                "the lab with a delay in --link, e.g. --link 62mbit,4ms,1ms")
+            ms = _factor(value, "delay", minimum=0.0)
+            relay.set_delay(device.relay_pid, self.dir / name / "delay", ms, state.spec.link.jitter_ms)
+            done = f"{name}'s link now delays frames {ms:g} ms each way (jitter {state.spec.link.jitter_ms:g} ms)"
         elif action in ("stop", "cont", "kill"):
             sig = {"stop": signal.SIGSTOP, "cont": signal.SIGCONT, "kill": signal.SIGKILL}[action]
             processes.send(device.pid, sig)
             device.stopped = action == "stop"
             done = f"{name}'s agent (pid {device.pid}) got {sig.name}"
         elif action == "slow":
-            factor = _factor(value)
+            factor = _factor(value, "slow", minimum=1.0)
             device.cpu = state.spec.cpu / factor
             cgroups.set_cpu(self.name, name, device.cpu)
             done = f"{name} now has {device.cpu:.3g} cores ({factor:g}x slower)"
@@ -225,14 +240,15 @@ class Lab:
         return state.rtt_ms
 
 
-def _factor(text: str) -> float:
+def _factor(text: str, action: str, minimum: float) -> float:
     try:
-        factor = float(text)
+        value = float(text)
     except ValueError:
-        factor = 0.0
-    if factor < 1:
-        raise UserError(f"lab fault slow {text!r}: expected a factor of at least 1 (e.g. 3: a third of the CPU)")
-    return factor
+        value = minimum - 1
+    if value < minimum:
+        raise UserError(f"lab fault {action} {text!r}: expected a number of at least {minimum:g}"
+                        + (" (3: a third of the CPU)" if action == "slow" else " (ms)"))
+    return value
 
 
 __all__ = ["DEFAULT_ROOT", "FAULTS", "MASTER_PORT", "Lab"]

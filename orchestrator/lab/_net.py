@@ -74,11 +74,19 @@ def add_bridge(netns: str) -> None:
     run("ip", "-n", netns, "link", "set", BRIDGE, "up")
 
 
-def add_port(bridge_ns: str, netns: str, port: str, addr: str) -> None:
-    """A namespace ``netns`` whose ``eth0`` (``addr``/24) is linked to the bridge as ``port``."""
+def add_namespace(netns: str) -> None:
+    """A namespace with its loopback up."""
     run("ip", "netns", "add", netns)
     run("ip", "-n", netns, "link", "set", "lo", "up")
+
+
+def add_veth(bridge_ns: str, netns: str, port: str) -> None:
+    """A veth pair: ``port`` in the bridge namespace, ``eth0`` in ``netns``."""
     run("ip", "-n", bridge_ns, "link", "add", "name", port, "type", "veth", "peer", "name", IFNAME, "netns", netns)
+
+
+def attach(bridge_ns: str, netns: str, port: str, addr: str) -> None:
+    """Make ``port`` a port of the bridge and give ``netns``'s ``eth0`` the address ``addr``/24."""
     run("ip", "-n", bridge_ns, "link", "set", port, "master", BRIDGE)
     run("ip", "-n", bridge_ns, "link", "set", port, "up")
     run("ip", "-n", netns, "addr", "add", f"{addr}/24", "dev", IFNAME)
@@ -134,5 +142,5 @@ def run_in(netns: str, main: Callable[[], Coroutine[Any, Any, T]]) -> T:
     return outcome["value"]  # type: ignore[no-any-return]
 
 
-__all__ = ["BRIDGE", "IFNAME", "SUBNET", "LabCommandError", "add_bridge", "add_port", "address",
+__all__ = ["BRIDGE", "IFNAME", "SUBNET", "LabCommandError", "add_bridge", "add_namespace", "add_veth", "address", "attach",
            "delete_namespaces", "enter", "namespaces", "require_root", "run", "run_in", "set_port"]

@@ -1,6 +1,6 @@
-"""The Wi-Fi links of a lab with the tools this kernel has: tbf and htb rates, an ifb as the one
-shared channel, nftables for random loss. There is no netem here: delay and jitter are not added
-by the kernel (``mchair lab status`` says how each knob is emulated)."""
+"""The Wi-Fi links of a lab with the tools this kernel has: tbf rates, an ifb as the one shared
+channel, nftables for random loss. There is no netem here: delay and jitter come from a relay of
+our own (``_relay``); ``mchair lab status`` says how each knob is emulated."""
 
 from __future__ import annotations
 
@@ -80,10 +80,13 @@ def knobs(link: LinkSpec, medium: str) -> list[tuple[str, str, str]]:
             else f"tbf each way on every link (bridge-side port and the device's {IFNAME})")
     loss = ("nftables numgen random drops in the device's namespace, input and output" if nft_available()
             else f"NOT emulated: nftables missing ({INSTALL_NFT})")
-    late = "NOT emulated: no netem on this kernel; only the rate limiter's queueing adds delay, under load"
+    relay = ("a relay of ours (python -m orchestrator.lab._relay) holds the device's eth0 and its bridge port as "
+             "TAPs: each frame waits delay +- uniform jitter, each way, never reordered (no netem on this kernel); "
+             "device to device crosses two links")
+    none = "none asked: only the rate limiter's queueing adds delay, under load"
     return [("rate", f"{link.rate_bps / 1e6:g} Mbit/s", rate),
-            ("delay", f"{link.delay_ms:g} ms", late if link.delay_ms else "none asked"),
-            ("jitter", f"{link.jitter_ms:g} ms", late if link.jitter_ms else "none asked"),
+            ("delay", f"{link.delay_ms:g} ms", relay if link.delay_ms else none),
+            ("jitter", f"{link.jitter_ms:g} ms", relay if link.jitter_ms else "none asked"),
             ("loss", f"{link.loss * 100:g} %", loss if link.loss else "none asked")]
 
 

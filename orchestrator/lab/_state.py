@@ -26,6 +26,7 @@ class DeviceState:
     link_up: bool = True
     loss: float = 0.0
     stopped: bool = False
+    relay_pid: int = 0             # the process carrying its link when the lab adds delay
 
 
 @dataclass
