@@ -128,3 +128,21 @@ def test_down_after_a_crash_removes_everything_by_name() -> None:
     assert not os.path.exists(f"/proc/{state.devices[0].pid}") or \
         "worker.agent" not in open(f"/proc/{state.devices[0].pid}/cmdline").read()
     assert not (cgroups.ROOT / "cpu" / "mclabc").exists()
+
+
+def test_delay_by_the_relay_is_what_a_ping_pong_measures() -> None:
+    why = namespaces_unavailable()
+    if why:
+        pytest.skip(f"network namespaces unavailable here, the lab cannot run: {why}")
+    delayed = Lab("mclabd", BUILD)
+    delayed.down()
+    delayed.up(LabSpec(devices=1, cameras=0, cpu=0.2, link=parse_link("62mbit,5ms,1ms")))
+    try:
+        low, median, _ = delayed.measure_rtt(samples=10)
+        assert 8.0 <= low and median < 30.0, (low, median)   # 5 ms +- 1 each way, plus the relay's own time
+        delayed.fault("pi0", "delay", "0")
+        low, median, _ = delayed.measure_rtt(samples=10)
+        assert low < 5.0, low
+    finally:
+        assert delayed.down() == []
+    assert net.namespaces("mclabd") == []
