@@ -96,7 +96,8 @@ class Lab:
             if spec.link.delay_ms:
                 # The link is a relay's pair of TAPs: it adds the delay and jitter netem would.
                 device.relay_pid = relay.start(state.bridge_ns, device.netns, device.port, spec.link,
-                                               self.dir / device.name / "delay", self.dir / "logs" / f"{device.name}-relay.log")
+                                               self.dir / device.name / "delay",
+                                               self.dir / "logs" / f"{device.name}-relay.log")
             else:
                 net.add_veth(state.bridge_ns, device.netns, device.port)
             net.attach(state.bridge_ns, device.netns, device.port, device.address)

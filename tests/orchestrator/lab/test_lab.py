@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import os
 import types
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import pytest
 
@@ -23,15 +25,17 @@ from .conftest import BUILD, namespaces_unavailable
 MODEL = "action-recognition-tiny"
 PROFILE = find_profile("rpi3")
 CAMERA = "pi0"
+T = TypeVar("T")
 
 
-def stream(lab: Lab, scenario, discovery: str = "zeroconf"):  # type: ignore[no-untyped-def]
+def stream(lab: Lab, scenario: Callable[[Master], Awaitable[T]],
+           discovery: str = "zeroconf") -> tuple[Master, list[Device], T]:
     """The agents (again: a master's Shutdown ends them), a master in the lab, ``scenario`` run, and
     the stream checked against the reference."""
     build_model(find_spec(MODEL))
     lab.respawn()
 
-    async def run(master: Master, devices: list[Device]) -> tuple[Master, list[Device], object]:
+    async def run(master: Master, devices: list[Device]) -> tuple[Master, list[Device], T]:
         await master.async_assign(devices, CAMERA)
         await until("first results", running(master, CAMERA))
         outcome = await scenario(master)
