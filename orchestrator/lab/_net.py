@@ -142,5 +142,5 @@ def run_in(netns: str, main: Callable[[], Coroutine[Any, Any, T]]) -> T:
     return outcome["value"]  # type: ignore[no-any-return]
 
 
-__all__ = ["BRIDGE", "IFNAME", "SUBNET", "LabCommandError", "add_bridge", "add_namespace", "add_veth", "address", "attach",
-           "delete_namespaces", "enter", "namespaces", "require_root", "run", "run_in", "set_port"]
+__all__ = ["BRIDGE", "IFNAME", "SUBNET", "LabCommandError", "add_bridge", "add_namespace", "add_veth", "address",
+           "attach", "delete_namespaces", "enter", "namespaces", "require_root", "run", "run_in", "set_port"]
