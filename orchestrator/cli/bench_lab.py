@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..lab import MEDIA, Lab, LabSpec, parse_link, parse_memory, with_master
+from ..lab import _cgroups as cgroups
 from ..lab._profile import lab_profile
 from ..master import Device, Master, Report, async_run
 from ..planner import build_problem, plan_problem
@@ -72,16 +73,21 @@ def _lab(args: argparse.Namespace) -> int:
                   f"{n} lab devices ({args.cpu:g} cores, {args.memory}, {lab_spec.link} {args.medium}), "
                   f"round trip {rtt * 1000:.2f} ms, {args.seconds:g} s ...", file=sys.stderr, flush=True)
 
-            async def stream(master: Master, devices: list[Device]) -> Report:
-                return await async_run(master, devices, "pi0", args.seconds)
+            async def stream(master: Master, devices: list[Device]) -> tuple[Report, list[float]]:
+                before = [cgroups.cpu_seconds(lab.name, d.name) for d in devices]
+                report = await async_run(master, devices, "pi0", args.seconds)
+                used = [cgroups.cpu_seconds(lab.name, d.name) - b for d, b in zip(devices, before)]
+                return report, [u / report.seconds for u in used]
 
-            report = with_master(lab, args.model, profile, stream, fps=fps, plans=plans)
+            report, cores = with_master(lab, args.model, profile, stream, fps=fps, plans=plans)
         finally:
             lab.down()
         layer_s = sum(u.times[0] * u.rate for u in problem.units)
         run = record_run(n, plan, report, n / layer_s)
         print_run(spec.name, profile.name, run, single, fps, where="lab")
-        print()
+        # A device that gets less than its quota was starved by the host, which the lab cannot hide.
+        print(f"cores each device got during the run (quota {args.cpu:g}): "
+              + ", ".join(f"{c:.2f}" for c in cores) + "\n", flush=True)
         bench = bench or PipelineBenchmark(spec.name, profile.name, fps, args.seconds, single,
                                            datetime.now(timezone.utc).isoformat(timespec="seconds"), host_cores(),
                                            runs=())

@@ -8,7 +8,7 @@ from pathlib import Path
 from worker.errors import UserError
 
 ROOT = Path("/sys/fs/cgroup")
-CONTROLLERS = ("cpu", "memory")
+CONTROLLERS = ("cpu", "cpuacct", "memory")   # cpuacct: what a device really got (a busy host gives less)
 PERIOD_US = 100_000
 
 
@@ -41,6 +41,11 @@ def join(lab: str, device: str, pid: int) -> None:
         (path / "cgroup.procs").write_text(str(pid))
 
 
+def cpu_seconds(lab: str, device: str) -> float:
+    """CPU time the device's processes have used so far (cpuacct), in seconds."""
+    return int((ROOT / "cpuacct" / lab / device / "cpuacct.usage").read_text()) / 1e9
+
+
 def members(lab: str) -> list[int]:
     """Every process in any cgroup of ``lab`` (what `lab down` must end)."""
     pids: set[int] = set()
@@ -65,4 +70,4 @@ def remove(lab: str) -> list[str]:
     return errors
 
 
-__all__ = ["create", "group_paths", "join", "members", "remove", "set_cpu"]
+__all__ = ["CONTROLLERS", "cpu_seconds", "create", "group_paths", "join", "members", "remove", "set_cpu"]
