@@ -149,8 +149,9 @@ class Lab:
         _state.save(state, self.dir)
         return started
 
-    def wait_agents(self, timeout: float = 10.0) -> None:
-        """Wait for the agents to exit after a master's Shutdown; end those still there after ``timeout``."""
+    def wait_agents(self, timeout: float = 3.0) -> None:
+        """Wait for the agents to exit after a master's Shutdown (they take ~0.3 s); end those still there
+        after ``timeout`` (a device cut off never got it)."""
         pids = [d.pid for d in self.state().devices]
         deadline = time.monotonic() + timeout
         while any(processes.state_of(p) != "gone" for p in pids) and time.monotonic() < deadline:
