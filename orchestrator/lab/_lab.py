@@ -161,6 +161,7 @@ class Lab:
     def down(self) -> list[str]:
         """End the agents, delete the namespaces (links, bridge, qdiscs, nft rules go with them) and
         the cgroups; also what a crashed lab left, found by name. The problems, if any."""
+        net.require_root()
         state = _state.load(self.dir)
         pids = [d.pid for d in state.devices] if state is not None else []
         relays = [d.relay_pid for d in state.devices] if state is not None else []
@@ -175,6 +176,7 @@ class Lab:
 
     def fault(self, name: str, action: str, value: str = "") -> str:
         """Inject ``action`` on device ``name`` (see FAULTS); what was done, in a few words."""
+        net.require_root()
         state = self.state()
         try:
             device = state.device(name)

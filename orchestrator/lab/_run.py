@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from worker.errors import UserError
 
-from ..master import Device, Master
-from ..profile import Profile
 from . import _net as net
 from ._lab import Lab
+
+if TYPE_CHECKING:
+    from ..master import Device, Master
+    from ..profile import Profile
 
 T = TypeVar("T")
 FIND_TIMEOUT_S = 60.0     # agents under a quarter of a core take a while to import and announce
@@ -24,6 +26,10 @@ def with_master(lab: Lab, model: str, profile: Profile,
     across the bridge, or the static list), run ``scenario(master, devices)``, stop the master (its
     Shutdown ends the agents, waited for here: ``lab.respawn()`` starts them again); what the scenario
     returned."""
+    # Imported here: the link relays (python -m orchestrator.lab._relay) load this package and must
+    # not pay 2.7 s and 120 MB for the master each.
+    from ..master import Master
+
     state = lab.state()
     names = [d.name for d in state.devices]
 
