@@ -60,7 +60,8 @@ def set_loss(netns: str, loss: float) -> None:
     if not nft_available():
         raise UserError(f"packet loss needs nftables, which is not installed: {INSTALL_NFT}")
     per_10k = max(1, round(loss * 10_000))
-    rule = f"numgen random mod 10000 < {per_10k} drop"
+    # numgen's values are 0..9999: "< 10000" is out of its range, and everything is simply "drop".
+    rule = f"numgen random mod 10000 < {per_10k} drop" if per_10k < 10_000 else "drop"
     run("ip", "netns", "exec", netns, "nft", "-f", "-", stdin=(
         f"table inet {NFT_TABLE} {{\n"
         f"  chain in {{ type filter hook input priority 0; {rule}; }}\n"

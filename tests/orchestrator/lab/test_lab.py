@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import types
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -15,9 +16,12 @@ import pytest
 from orchestrator.lab import Lab, LabSpec, parse_link, with_master
 from orchestrator.lab import _cgroups as cgroups
 from orchestrator.lab import _net as net
+from orchestrator.lab._processes import AGENT_PORT
+from orchestrator.lab._shaping import nft_available
 from orchestrator.master import Device, Master
 from orchestrator.profile import find_profile
 from orchestrator.toolchain.zoo import build_model, find_spec
+from worker.errors import UserError
 
 from ..master._live import check_stream, running, until
 from .conftest import BUILD, namespaces_unavailable
@@ -138,7 +142,21 @@ def test_down_after_a_crash_removes_everything_by_name() -> None:
     assert not (cgroups.ROOT / "cpu" / "mclabc").exists()
 
 
-def test_delay_by_the_relay_is_what_a_ping_pong_measures() -> None:
+def connects(lab: Lab) -> bool:
+    """True when the master's namespace can open a TCP connection to pi0's agent within a second."""
+    state = lab.state()
+
+    async def attempt() -> bool:
+        try:
+            socket.create_connection((state.devices[0].address, AGENT_PORT), timeout=1.0).close()
+            return True
+        except OSError:
+            return False
+
+    return net.run_in(state.master_ns, attempt)
+
+
+def test_delay_by_the_relay_and_loss_by_nftables() -> None:
     why = namespaces_unavailable()
     if why:
         pytest.skip(f"network namespaces unavailable here, the lab cannot run: {why}")
@@ -151,6 +169,14 @@ def test_delay_by_the_relay_is_what_a_ping_pong_measures() -> None:
         delayed.fault("pi0", "delay", "0")
         low, median, _ = delayed.measure_rtt(samples=10)
         assert low < 5.0, low
+        if not nft_available():
+            with pytest.raises(UserError, match="nftables"):
+                delayed.fault("pi0", "loss", "100%")
+            return
+        delayed.fault("pi0", "loss", "100%")
+        assert not connects(delayed), "every packet dropped: no connection"
+        delayed.fault("pi0", "loss", "0")
+        assert connects(delayed)
     finally:
         assert delayed.down() == []
     assert net.namespaces("mclabd") == []
