@@ -1,7 +1,8 @@
 """``mchair bench lab-faults``: what faults cost a stream in the lab. A stage device's link cut
 silently (no RST: lost by the heartbeat timeout) -> time to the next result, frames lost,
-duplicates; then a loss burst on every link -> IPS before, during and after, and how long after the
-burst the stream is back to its rate."""
+duplicates; a loss burst on every link -> IPS before, during and after, and how long after the
+burst the stream is back to its rate; the contention detector in a steady run, then with a device
+slowed."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ CAMERA = "pi0"
 BACK_WITHIN_S = 5.0          # the burst's target: back to the rate within this long after it ends
 RATE_WINDOW_S = 1.0
 AFTER_S = 20.0               # watched after the burst
+SLOWED_S = 60.0              # watched after a device is slowed
 
 
 def add_benchmarks(bsub: argparse._SubParsersAction) -> None:
@@ -36,6 +38,10 @@ def add_benchmarks(bsub: argparse._SubParsersAction) -> None:
     p.add_argument("--medium", choices=MEDIA, default="shared", help="(default shared)")
     p.add_argument("--loss", default="30%", metavar="P", help="loss of the burst on every link (default 30%%)")
     p.add_argument("--burst", type=float, default=10.0, metavar="S", help="length of the burst (default 10)")
+    p.add_argument("--steady", type=float, default=120.0, metavar="S",
+                   help="a steady run this long for the contention detector, then a device slowed (default 120; 0: "
+                        "skip)")
+    p.add_argument("--slow", type=float, default=3.0, metavar="FACTOR", help="how much slower (default 3)")
     p.add_argument("--name", default="mclab", help="the lab's name (default mclab)")
     p.add_argument("--dir", type=Path, default=Path("build/lab"), metavar="DIR", help="(default build/lab)")
     p.set_defaults(run=_faults)
@@ -63,6 +69,15 @@ class Burst:
     reseats: list[str]          # why the stream was re-seated during and after the burst
 
 
+@dataclass(frozen=True)
+class Contention:
+    """Re-plans for contention in a steady run, then after a device is slowed."""
+
+    steady_replans: list[str]
+    slowed: str
+    slowed_replans: list[str]
+
+
 def _faults(args: argparse.Namespace) -> int:
     loss = parse_loss(args.loss)
     spec = LabSpec(args.devices, 1, args.cpu, link=parse_link(args.link), medium=args.medium)
@@ -78,6 +93,11 @@ def _faults(args: argparse.Namespace) -> int:
         lab.respawn("WARNING")
         burst = with_master(lab, args.model, find_profile(args.profile),
                             lambda m, d: _burst(lab, m, d, loss, args.burst))
+        contention = None
+        if args.steady > 0:
+            lab.respawn("WARNING")
+            contention = with_master(lab, args.model, find_profile(args.profile),
+                                     lambda m, d: _contention(lab, m, d, args.steady, args.slow))
     finally:
         lab.down()
     print(f"link of stage device {cut.device} cut silently (heartbeat timeout {timeout_s:g} s)\n")
@@ -94,6 +114,12 @@ def _faults(args: argparse.Namespace) -> int:
           + "".join(f"\n  {reason}" for reason in burst.reseats))
     met = cut.to_next_result_s <= timeout_s + 1 and 0 <= burst.back_after_s <= BACK_WITHIN_S and \
         cut.duplicates == burst.duplicates == 0
+    if contention is not None:
+        print(f"\ncontention detector: {len(contention.steady_replans)} re-plans in a steady run of {args.steady:g} s "
+              f"(target 0); {len(contention.slowed_replans)} in {SLOWED_S:g} s after {contention.slowed} was slowed "
+              f"{args.slow:g}x (target 1, if the gain pays the reload)"
+              + "".join(f"\n  {r}" for r in contention.steady_replans + contention.slowed_replans))
+        met = met and not contention.steady_replans and len(contention.slowed_replans) <= 1
     print(f"\ntargets {'met' if met else 'NOT met'}")
     return 0
 
@@ -145,6 +171,21 @@ async def _burst(lab: Lab, master: Master, devices: list[Device], loss: float, s
         t += 0.1
     reseats = [r.reassignment.reason for r in stream.runs[first_run:]]
     return Burst(rate, _ips(done, start, end), _ips(done, end, end + AFTER_S), back, stream.duplicates(), reseats)
+
+
+async def _contention(lab: Lab, master: Master, devices: list[Device], steady_s: float,
+                      factor: float) -> Contention:
+    stream = await _steady(master, devices)
+    first = len(stream.runs)
+    await asyncio.sleep(steady_s)
+    steady = [r.reassignment.reason for r in stream.runs[first:]]
+    current = stream.current
+    assert current is not None
+    victim = next(s.device for s in current.table.seats if s.device != CAMERA)
+    first = len(stream.runs)
+    await asyncio.to_thread(lab.fault, victim, "slow", str(factor))
+    await asyncio.sleep(SLOWED_S)
+    return Contention(steady, victim, [r.reassignment.reason for r in stream.runs[first:]])
 
 
 def _ips(done: Sequence[Inference], since: float, until: float) -> float:
