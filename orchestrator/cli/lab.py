@@ -44,6 +44,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                         "crash of the lab)")
     _add_name(down)
     down.set_defaults(run=_down)
+    restart = lsub.add_parser("restart", help="start again the agents that are gone (a master's Shutdown ends them)")
+    _add_name(restart)
+    restart.add_argument("--log-level", default="INFO", help="the agents' log level (default INFO)")
+    restart.set_defaults(run=_restart)
     fault = lsub.add_parser("fault", help="inject a fault on one device while a run goes on")
     _add_name(fault)
     fault.add_argument("device", help="a device of the lab (pi0, pi1, ...)")
@@ -114,6 +118,12 @@ def _down(args: argparse.Namespace) -> int:
         print(f"mchair lab down: could not remove {error}", file=sys.stderr)
     print(f"lab {args.name} is down" if not errors else f"lab {args.name}: {len(errors)} things left")
     return 1 if errors else 0
+
+
+def _restart(args: argparse.Namespace) -> int:
+    started = Lab(args.name, args.dir).respawn(args.log_level.upper())
+    print(f"started {', '.join(started)}" if started else "every agent is running")
+    return 0
 
 
 def _fault(args: argparse.Namespace) -> int:

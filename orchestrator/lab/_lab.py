@@ -140,6 +140,7 @@ class Lab:
 
     def respawn(self, log_level: str = "INFO") -> list[str]:
         """Start again every agent that is gone (a master's Shutdown ends them); their names."""
+        net.require_root()
         state = self.state()
         started = []
         for device in state.devices:
