@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from worker import __version__
 from worker.errors import UserError
 
-from . import agent, bench, demo, master, model, motion, plan, profile, report, status
+from . import agent, bench, demo, lab, master, model, motion, plan, profile, report, status
 
-COMMANDS = (demo, model, profile, plan, master, motion, status, agent, bench, report)
+COMMANDS = (demo, model, profile, plan, master, motion, status, agent, bench, report, lab)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,7 +11,7 @@ from ..planner import PlanSet, build_problem, draw_ips, plan_problem
 from ..profile import find_profile
 from ..toolchain.source import open_model
 from ..toolchain.zoo import builtin_models, find_spec
-from . import bench_chairs, bench_codec, bench_pipeline, bench_ray, bench_wire
+from . import bench_chairs, bench_codec, bench_lab, bench_lab_faults, bench_pipeline, bench_ray, bench_wire
 from ._table import format_table
 
 TARGET_S = 1.0
@@ -33,6 +33,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     bench_chairs.add_benchmarks(bsub)
     bench_codec.add_benchmarks(bsub)
     bench_ray.add_benchmarks(bsub)
+    bench_lab.add_benchmarks(bsub)
+    bench_lab_faults.add_benchmarks(bsub)
 
 
 def _planner(args: argparse.Namespace) -> int:

@@ -60,7 +60,7 @@ def parse_devices(text: str) -> tuple[int, ...]:
 def _pipeline(args: argparse.Namespace) -> int:
     sizes = parse_devices(args.devices)
     if args.json is not None:
-        _check_writable(args.json)
+        check_writable(args.json)
     spec = find_spec(args.model)
     profile = find_profile(args.profile)
     fps = args.fps or spec.input.fps
@@ -75,9 +75,9 @@ def _pipeline(args: argparse.Namespace) -> int:
     steps = 1 + len(sizes)
     print(f"[1/{steps}] {spec.name}: one LiteRT process, frames as fast as they come, {args.seconds:g} s ...",
           file=sys.stderr, flush=True)
-    single = _single_process_ips(spec, args.seconds)
+    single = single_process_ips(spec, args.seconds)
     bench = PipelineBenchmark(spec.name, profile.name, fps, args.seconds, single,
-                              datetime.now(timezone.utc).isoformat(timespec="seconds"), _cores(), runs=())
+                              datetime.now(timezone.utc).isoformat(timespec="seconds"), host_cores(), runs=())
     for step, n in enumerate(sizes, 2):
         plan = plans.plan(n)
         assert plan is not None          # checked above
@@ -85,10 +85,10 @@ def _pipeline(args: argparse.Namespace) -> int:
               f"{n} agents on 127.0.0.1, camera at {fps:g} frames/s, {args.seconds:g} s ...",
               file=sys.stderr, flush=True)
         report = asyncio.run(_cluster(args, n, profile, fps))
-        run = _record(n, plan, report, n / layer_s)
+        run = record_run(n, plan, report, n / layer_s)
         if step > 2:
             print()
-        _print_run(spec.name, profile.name, run, single, fps)
+        print_run(spec.name, profile.name, run, single, fps)
         bench = replace(bench, runs=(*bench.runs, run))
         if args.json is not None:
             bench.save(args.json)       # after every size: an interrupted sweep keeps what it measured
@@ -99,7 +99,7 @@ def _pipeline(args: argparse.Namespace) -> int:
     return 0
 
 
-def _record(n: int, plan: Plan, report: Report, bound: float) -> PipelineRun:
+def record_run(n: int, plan: Plan, report: Report, bound: float) -> PipelineRun:
     """What one cluster size predicted and measured (seconds; Report's figures are ms)."""
     m = plan.metrics
     # The path's reloading (Metrics.reload_s), not the sum over stages: parallel branches (the two
@@ -112,10 +112,11 @@ def _record(n: int, plan: Plan, report: Report, bound: float) -> PipelineRun:
                        duplicates=report.duplicates)
 
 
-def _print_run(model: str, profile: str, run: PipelineRun, single: float, fps: float) -> None:
+def print_run(model: str, profile: str, run: PipelineRun, single: float, fps: float,
+              where: str = "local cluster") -> None:
     """The table of one cluster size against its baselines, and the verdict on the prediction."""
     measured = run.ips_measured
-    rows = [("local cluster, measured", round(measured, 2), "1"),
+    rows = [(f"{where}, measured", round(measured, 2), "1"),
             ("planner's prediction", round(run.ips_predicted, 2), f"{run.ratio:.2f}"),
             ("one LiteRT process, whole model", round(single, 2), _over(measured, single)),
             ("bound: n / sum of layer times", round(run.ips_bound, 2), _over(measured, run.ips_bound)),
@@ -128,7 +129,7 @@ def _print_run(model: str, profile: str, run: PipelineRun, single: float, fps: f
           f"drops {run.drops}", flush=True)
 
 
-def _check_writable(path: Path) -> None:
+def check_writable(path: Path) -> None:
     """Fail before the long runs, not after them, when ``path`` cannot be written."""
     if path.is_dir():
         raise UserError(f"--json {path}: expected a file, it is a folder")
@@ -143,7 +144,8 @@ def _over(measured: float, value: float) -> str:
     return f"{measured / value:.2f}" if value > 0 else "-"
 
 
-def _cores() -> int:
+def host_cores() -> int:
+    """The cores this process may use."""
     # The cores this process may use (a container or taskset can give fewer than the machine has).
     try:
         return len(os.sched_getaffinity(0))
@@ -151,7 +153,8 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def _single_process_ips(spec: ModelSpec, seconds: float) -> float:
+def single_process_ips(spec: ModelSpec, seconds: float) -> float:
+    """Results per second of one LiteRT process running the whole model, frames back to back."""
     reference = StreamReference(build_model(spec))
     camera = SyntheticCamera(seed=0)
     results, started, tag = 0, time.perf_counter(), 0
