@@ -23,6 +23,9 @@ Every key, with its default::
     codecs: {}                     # tensor codecs the planner may use per link, error budget: worker/_codec_settings.py
     metrics:
       port: 0                      # master only: Prometheus metrics on http://<master.host>:<port>/metrics; 0: off
+    security:
+      data: aead                   # aead: every frame encrypted and authenticated; mac: authenticated only
+                                   # (every connection proves the secret either way: docs/security.md)
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from ._game_settings import GameSettings, parse_game_settings
 from ._yaml import Validator, read_yaml
 from .errors import ConfigError
 from .motion import MotionSettings, parse_motion_settings
+from .wire import AEAD, DATA_MODES
 
 DISCOVERY = ("zeroconf", "static")
 MIN_SECRET = 16
@@ -64,6 +68,13 @@ class MetricsSettings:
     """Where the master serves its Prometheus metrics."""
 
     port: int = 0      # 0: not served
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    """How connections protect what they carry (authentication cannot be turned off)."""
+
+    data: str = AEAD   # one of worker.wire.DATA_MODES
 
 
 @dataclass(frozen=True)
@@ -101,6 +112,7 @@ class ClusterConfig:
     game: GameSettings = field(default_factory=GameSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     codecs: CodecSettings = field(default_factory=CodecSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
 
     def secret(self) -> bytes:
         """The HMAC key, read from ``secret_file``."""
@@ -124,7 +136,7 @@ def parse_cluster(raw: Any, file: str = "cluster.yaml") -> ClusterConfig:
     """Validate a cluster config already loaded from YAML."""
     v = Validator(file)
     top = v.mapping(raw, "", {"name", "secret_file", "master", "discovery", "interfaces", "devices", "agent",
-                              "motion", "game", "metrics", "codecs"})
+                              "motion", "game", "metrics", "codecs", "security"})
     base = Path(file).parent
     master = v.mapping(top.get("master", {}), "master", {"host", "port"})
     discovery = top.get("discovery", "zeroconf")
@@ -163,6 +175,10 @@ def parse_cluster(raw: Any, file: str = "cluster.yaml") -> ClusterConfig:
     if agent.almost_full >= agent.buffer:
         raise v.fail("agent.almost_full", f"less than agent.buffer ({agent.buffer})", agent.almost_full)
     metrics = v.mapping(top.get("metrics", {}) or {}, "metrics", {"port"})
+    security = v.mapping(top.get("security", {}) or {}, "security", {"data"})
+    data = security.get("data", AEAD)
+    if data not in DATA_MODES:
+        raise v.fail("security.data", " or ".join(DATA_MODES), data)
     game = parse_game_settings(top.get("game"), file)
     # A timeout within one heartbeat period would lose every device between two heartbeats.
     if game.heartbeat_timeout_s <= agent.heartbeat_s:
@@ -175,8 +191,8 @@ def parse_cluster(raw: Any, file: str = "cluster.yaml") -> ClusterConfig:
                  v.integer(master.get("port", 7400), "master.port", minimum=0)),
         discovery, tuple(interfaces), tuple(devices), agent, file, parse_motion_settings(top.get("motion"), file),
         game, MetricsSettings(v.integer(metrics.get("port", 0), "metrics.port", minimum=0)),
-        parse_codec_settings(top.get("codecs"), file))
+        parse_codec_settings(top.get("codecs"), file), SecuritySettings(data))
 
 
-__all__ = ["AgentSettings", "ClusterConfig", "CodecSettings", "DeviceEntry", "Endpoint", "MetricsSettings", "load_cluster",
+__all__ = ["AgentSettings", "ClusterConfig", "CodecSettings", "DeviceEntry", "Endpoint", "MetricsSettings", "SecuritySettings", "load_cluster",
            "parse_codec_settings", "parse_cluster"]

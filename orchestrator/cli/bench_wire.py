@@ -38,6 +38,7 @@ TARGET_SIZE = 4_000_000
 TARGET_RATIO = 0.5
 _UNITS = {"": 1, "B": 1, "K": 1000, "KB": 1000, "M": 1000**2, "MB": 1000**2, "G": 1000**3, "GB": 1000**3}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMG]?B?)\s*$", re.IGNORECASE)
+BENCH_SECRET = b"mchair bench: not a cluster secret"   # the hop's two processes share it
 _BATCH_S = 0.005  # one timed batch; the best batch mean is kept, so a stray pause costs nothing
 
 
@@ -168,7 +169,7 @@ def measure_hops(sizes: Sequence[int], count: int) -> list[tuple[object, ...]]:
 async def _hop_all(sizes: Sequence[int], count: int, raw_port: int, avro_port: int,
                    max_bytes: int) -> list[tuple[object, ...]]:
     reader, writer = await asyncio.open_connection("127.0.0.1", raw_port, limit=STREAM_LIMIT)
-    conn = await Connection.async_open("127.0.0.1", avro_port, secret=None, max_bytes=max_bytes)
+    conn = await Connection.async_open("127.0.0.1", avro_port, secret=BENCH_SECRET, max_bytes=max_bytes)
     rows: list[tuple[object, ...]] = []
     try:
         for i, size in enumerate(sizes, 1):
@@ -223,7 +224,10 @@ async def _serve_echo(max_bytes: int) -> None:
             writer.close()
 
     async def avro(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = Connection(reader, writer, secret=None, max_bytes=max_bytes)
+        try:
+            conn = await Connection.async_accept(reader, writer, secret=BENCH_SECRET, max_bytes=max_bytes)
+        except (EOFError, OSError):
+            return
         try:
             async for message in conn:  # decoded (views of the frame) and encoded again, as an agent hop does
                 await conn.async_send(message)

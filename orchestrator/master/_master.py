@@ -31,7 +31,7 @@ from worker.messages import (
     StatusRequest,
 )
 from worker.table import Peer, TaskTable
-from worker.wire import Connection, Rejects, WireError
+from worker.wire import Connection, ConnectionLimits, Rejects, WireError
 
 from ..planner import Plan, PlanSet, plan_model
 from ..profile import Profile
@@ -92,7 +92,8 @@ class Master:
         self._game_task: asyncio.Task[None] | None = None
         # Artifacts go out as 1 MiB chunks: the queue must hold the biggest (a 520 MB fusion block).
         self._peers = Peers(self.secret, max_bytes=cluster.agent.max_frame_bytes, rejects=self.rejects,
-                            max_queue=1 << 14)
+                            max_queue=1 << 14, data=cluster.security.data)
+        self._limits = ConnectionLimits()
         self._chairs = Chairs(self)
         self._server: asyncio.base_events.Server | None = None
         self.metrics: MetricsServer | None = None   # when cluster.yaml asks for it
@@ -273,8 +274,12 @@ class Master:
     # ---- receiving
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = Connection(reader, writer, secret=self.secret, max_bytes=self.cluster.agent.max_frame_bytes,
-                          rejects=self.rejects)
+        try:
+            conn = await Connection.async_accept(reader, writer, secret=self.secret, data=self.cluster.security.data,
+                                                 max_bytes=self.cluster.agent.max_frame_bytes, rejects=self.rejects,
+                                                 limits=self._limits)
+        except (EOFError, OSError):
+            return  # did not prove the secret (counted by the connection), or a port probe
         task = asyncio.current_task()
         if task is not None:
             self._handlers.add(task)

@@ -89,7 +89,7 @@ class FakeMaster:
         self._server.close()
 
     async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = Connection(reader, writer, secret=self.secret)
+        conn = await Connection.async_accept(reader, writer, secret=self.secret)
         try:
             async for message in conn:
                 if isinstance(message, ArtifactRequest):
