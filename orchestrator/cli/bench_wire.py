@@ -1,6 +1,7 @@
 """``mchair bench wire`` and ``mchair bench hop``: the wire format's cost against moving the raw bytes.
 
-``wire`` times encode + decode of a TensorBatch against a plain memory copy of the same bytes;
+``wire`` times encode + decode of a TensorBatch against a plain memory copy of the same bytes, then
+sealing (raw, mac, aead: ``bench_seal``);
 ``hop`` times a loopback TCP round trip through an echo server in a child process that decodes
 and re-encodes every message, against the same ping-pong of unserialized bytes.
 """
@@ -32,6 +33,7 @@ from worker.wire import (
 )
 
 from ._table import format_table, human_bytes
+from .bench_seal import print_seal_table
 
 DEFAULT_SIZES = ("1KB", "16KB", "256KB", "4MB", "8MB")
 TARGET_SIZE = 4_000_000
@@ -115,6 +117,7 @@ def _wire(args: argparse.Namespace) -> int:
               f"({frame:.2f} x; {joined:.2f} x with encode() to bytes)")
     else:
         print(f"\ntarget size {human_bytes(TARGET_SIZE)} not measured (add it to --sizes)")
+    print_seal_table({size: _batch(size) for size in sizes}, args.seconds)
     return 0
 
 
