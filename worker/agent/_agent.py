@@ -409,14 +409,21 @@ class Agent:
         return build_heartbeat(self.name, epoch, plane, recorder, period, self.counters().drops, links)
 
     async def _async_heartbeats(self) -> None:
+        failed: set[str] = set()
         while True:
             await asyncio.sleep(self.settings.heartbeat_s)
-            table, target = self.table, self._master_peer()
-            # Built even with nobody to tell: taking the statistics starts the next period afresh.
-            beat = self._heartbeat(table.epoch if table is not None else self.epoch, self._plane, self.recorder)
-            self._beat_at = time.monotonic()
-            if target is not None:
-                self._send(target, beat)
+            try:
+                table, target = self.table, self._master_peer()
+                # Built even with nobody to tell: taking the statistics starts the next period afresh.
+                beat = self._heartbeat(table.epoch if table is not None else self.epoch, self._plane, self.recorder)
+                self._beat_at = time.monotonic()
+                if target is not None:
+                    self._send(target, beat)
+            except Exception as exc:  # noqa: BLE001 - out of files, say: one missed beat, not a lost agent
+                if type(exc).__name__ not in failed:   # logged once per kind: it may repeat every beat
+                    failed.add(type(exc).__name__)
+                    log.error("agent %s: a heartbeat failed (the next is tried): %s: %s", self.name,
+                              type(exc).__name__, exc)
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=f"{self.name}-{name}")

@@ -24,7 +24,7 @@ from worker.wire import (
     write_frame,
 )
 
-from ._samples import SECRET
+from ._samples import SECRET, every_message
 
 OTHER = b"another cluster's secret, 32 byt"
 
@@ -109,22 +109,26 @@ def test_injected_replayed_and_reordered_frames_close_the_connection() -> None:
             write_frame(conn.writer, encode(Shutdown(reason="injected"), SECRET))
             await conn.writer.drain()
             await sink.until(2)
-            # A frame sealed for one connection, replayed on a new one (a captured Shutdown).
+            # Every message, sealed for one connection, replayed on a new one as its first frame
+            # (a captured Shutdown, Motion, Assign, heartbeat, StatusRequest, ...).
             first = await Connection.async_open("127.0.0.1", sink.port, secret=SECRET)
-            captured = await capture(first, Shutdown(reason="captured"))
-            second = await Connection.async_open("127.0.0.1", sink.port, secret=SECRET)
-            write_frame(second.writer, captured)
-            await second.writer.drain()
-            await sink.until(3)
+            for message in every_message():
+                captured = await capture(first, message)
+                replay = await Connection.async_open("127.0.0.1", sink.port, secret=SECRET)
+                write_frame(replay.writer, captured)
+                await replay.writer.drain()
+            await sink.until(2 + len(every_message()))
+            first = await Connection.async_open("127.0.0.1", sink.port, secret=SECRET)
             # Reordered on its own connection: frame 1 before frame 0.
             frame0 = await capture(first, beat)
             frame1 = await capture(first, Shutdown(reason="second"))
             write_frame(first.writer, frame1)
             write_frame(first.writer, frame0)
             await first.writer.drain()
-            await sink.until(4)
-        assert sink.received == [beat] and sink.errors == ["bad-tag"] * 3
-        assert sink.rejects.count(kind="bad-tag") == 3
+            await sink.until(3 + len(every_message()))
+        replays = len(every_message())
+        assert sink.received == [beat] and sink.errors == ["bad-tag"] * (2 + replays)
+        assert sink.rejects.count(kind="bad-tag") == 2 + replays and replays >= 10
     _run(main())
 
 
