@@ -142,7 +142,7 @@ class Connection:
                 raise HandshakeError("too-many", why)
             session = await async_accept_session(reader, writer, secret, data, clear_bytes=HEADER_BYTES,
                                                  timeout=timeout)
-        except (HandshakeError, EOFError, OSError) as exc:
+        except BaseException as exc:   # the place is given back even when the server is cancelled
             writer.close()
             if limits is not None and not why:
                 limits.release(peer)
