@@ -54,7 +54,7 @@ async def read_frame(reader: asyncio.StreamReader, max_bytes: int, grace_s: floa
     except asyncio.IncompleteReadError as exc:
         raise WireError("truncated", f"stream ended after {len(exc.partial)} of {size} bytes",
                         fatal=True) from None
-    except TimeoutError:
+    except asyncio.TimeoutError:   # the builtin TimeoutError from Python 3.11 on
         raise WireError("timeout", f"a frame of {size} bytes did not arrive in {deadline:.0f} s",
                         fatal=True) from None
 

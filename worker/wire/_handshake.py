@@ -53,7 +53,7 @@ async def async_open_session(reader: asyncio.StreamReader, writer: asyncio.Strea
     """The session of a connection this side opened; HandshakeError when the peer does not prove the secret."""
     try:
         return await asyncio.wait_for(_async_open(reader, writer, secret, mode, clear_bytes), timeout)
-    except TimeoutError:
+    except asyncio.TimeoutError:   # the builtin TimeoutError from Python 3.11 on
         raise HandshakeError("handshake", f"no handshake answer within {timeout:g} s; {_OLDER}") from None
 
 
@@ -63,7 +63,7 @@ async def async_accept_session(reader: asyncio.StreamReader, writer: asyncio.Str
     secret, EOFError when it closed before sending anything (a port probe)."""
     try:
         return await asyncio.wait_for(_async_accept(reader, writer, secret, mode, clear_bytes), timeout)
-    except TimeoutError:
+    except asyncio.TimeoutError:   # the builtin TimeoutError from Python 3.11 on
         raise HandshakeError("handshake", f"no handshake within {timeout:g} s") from None
 
 
