@@ -74,8 +74,10 @@ async def _async_open(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     await writer.drain()
     try:
         answer = await reader.readexactly(_HELLO_BYTES)
-    except asyncio.IncompleteReadError as exc:
-        raise HandshakeError("handshake", f"the peer closed the connection after {len(exc.partial)} bytes of "
+    except (asyncio.IncompleteReadError, ConnectionResetError) as exc:
+        # An older mchair closes at once, our hello unread: its kernel may answer with a reset.
+        got = len(exc.partial) if isinstance(exc, asyncio.IncompleteReadError) else 0
+        raise HandshakeError("handshake", f"the peer closed the connection after {got} bytes of "
                              f"the handshake; {_OLDER}") from None
     their_mode = _check_hello(answer)
     proof = await _async_read_proof(reader)
