@@ -216,11 +216,13 @@ async def async_play(part: Partitioned, names: list[str], tmp: Path, *, frames: 
                      table_kw: dict[str, Any] | None = None, fps: float | None = None,
                      throttle: dict[str, dict[int, float]] | None = None,
                      settings: AgentSettings | None = None, timeout: float = 30.0,
-                     attack: Callable[[TaskTable, list[Peer], Peer], Awaitable[None]] | None = None) -> Played:
+                     attack: Callable[[TaskTable, list[Peer], Peer], Awaitable[None]] | None = None,
+                     route: Callable[[Peer], Awaitable[Peer]] | None = None) -> Played:
     """Start one agent per name (the first records with SyntheticCamera(seed)), assign the plan's
     table dealt round-robin to them, start the stream, and collect results until every tag the
     reference gives on the kept frames has come (then a little longer, to catch duplicates).
-    ``attack(table, agents, master)`` runs alongside the stream from its start."""
+    ``attack(table, agents, master)`` runs alongside the stream from its start; ``route(peer)`` gives
+    the address the table names for each device and the master (a relay, to watch the wire)."""
     kept: list[np.ndarray] = []
     settings = settings or AgentSettings(heartbeat_s=0.2)
     loop = asyncio.get_running_loop()
@@ -234,8 +236,11 @@ async def async_play(part: Partitioned, names: list[str], tmp: Path, *, frames: 
             await agent.async_start()
         try:
             peers = [Peer(a.name, "127.0.0.1", a.port) for a in agents]
+            master_peer = master.peer
+            if route is not None:
+                peers, master_peer = [await route(p) for p in peers], await route(master.peer)
             placeholders = [Peer(f"seat{i}", "127.0.0.1", 1) for i in range(part.plan.metrics.devices)]
-            table = squeeze(make_table(part, placeholders, master.peer, epoch=1, **(table_kw or {})), peers)
+            table = squeeze(make_table(part, placeholders, master_peer, epoch=1, **(table_kw or {})), peers)
             table = dataclasses.replace(table, stream=names[0], fps=fps or table.fps)
             seated = [p for p in peers if table.seats_of(p.device)]
             master.table = table
@@ -245,7 +250,7 @@ async def async_play(part: Partitioned, names: list[str], tmp: Path, *, frames: 
             assert all(a.ok for a in master.acked(1).values()), master.acks
             started = loop.time()
             await master.async_send(peers[0], Resume(epoch=1, seat="*", stream=table.stream))
-            attacking = loop.create_task(attack(table, peers, master.peer)) if attack else None
+            attacking = loop.create_task(attack(table, peers, master_peer)) if attack else None
             recorder = agents[0]
             await master.async_until(lambda: recorder.counters().frames >= frames, timeout, "every frame")
             want = reference(kept)

@@ -1,4 +1,5 @@
-"""A LAN peer without the secret attacks a running stream: nothing it sends is parsed, and the results are the reference's."""
+"""A LAN peer without the secret attacks a running stream (nothing it sends is parsed, the results are the
+reference's) or listens to it (it reads nothing)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from worker.messages import Result, Tensor, TensorBatch
 from worker.table import Peer, TaskTable
 from worker.wire import Connection, HandshakeError, encode, write_frame
 
+from ..wire._relay import Relay
 from ._harness import Partitioned, async_play, check_results, run_async
 
 OTHER = b"not the cluster secret, 32 bytes"
@@ -66,3 +68,26 @@ def test_a_stream_under_attack_gives_the_reference_results(partitioned: Callable
     for name, counters in played.counters.items():
         assert counters.rejected == {"old-version": CONNECTIONS, "handshake": WRONG_SECRET}, (name, counters)
         assert not counters.dropped and counters.compute_errors == 0, (name, counters)
+
+
+def test_a_capture_of_a_run_finds_no_weights_results_or_table(partitioned: Callable[[int], Partitioned],
+                                                              tmp_path: Path) -> None:
+    # Every connection of the run (agents, master) goes through relays that keep the bytes: with
+    # the default aead, none of the artifacts' weights, the tables' artifact names or the results
+    # appear in them.
+    part = partitioned(3)
+    relay = Relay()
+    try:
+        played = run_async(async_play(part, ["pi0", "pi1", "pi2"], tmp_path, frames=14, seed=2,
+                                      route=relay.async_route), timeout=90)
+    finally:
+        relay.close()
+    check_results(played)
+    wire = bytes(relay.wire)
+    artifacts = sorted(part.directory.glob("*.tflite"), key=lambda p: p.stat().st_size)
+    assert len(wire) > sum(p.stat().st_size for p in artifacts), "the artifacts went through the relays"
+    weights = [p.read_bytes() for p in artifacts]
+    clear = [w[len(w) // 2:len(w) // 2 + 32] for w in weights]                       # weights
+    clear += [p.stem.encode() for p in artifacts]                                     # the table's sha256s
+    clear += [bytes(r.tensors[0].data)[:32] for r in played.results]                  # results
+    assert not [c for c in clear if c in wire]

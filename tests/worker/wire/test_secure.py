@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from worker.messages import ArtifactChunk, Heartbeat, Message, Shutdown, Tensor, TensorBatch
+from worker.table import Peer
 from worker.wire import (
     AEAD,
     HEADER_BYTES,
@@ -24,6 +25,7 @@ from worker.wire import (
     write_frame,
 )
 
+from ._relay import Relay
 from ._samples import SECRET, every_message
 
 OTHER = b"another cluster's secret, 32 byt"
@@ -141,30 +143,18 @@ def test_a_passive_capture_finds_no_pixels_weights_or_names_with_aead() -> None:
     secrets = (pixels.tobytes()[1000:1032], weights[1000:1032], b"kitchen-camera", b"camera/frame")
 
     async def run(mode: str) -> bytes:
-        """Everything on the wire of a connection through a relay that records both directions."""
-        wire = bytearray()
+        """Everything on the wire of a connection through a relay."""
+        relay = Relay()
         async with _Sink(data=mode) as sink:
-            async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-                while data := await reader.read(65536):
-                    wire.extend(data)
-                    writer.write(data)
-                    await writer.drain()
-                writer.close()
-
-            async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-                up_reader, up_writer = await asyncio.open_connection("127.0.0.1", sink.port)
-                await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-
-            server = await asyncio.start_server(relay, "127.0.0.1", 0)
-            conn = await Connection.async_open("127.0.0.1", server.sockets[0].getsockname()[1], secret=SECRET,
-                                               data=mode)
+            there = await relay.async_route(Peer("sink", "127.0.0.1", sink.port))
+            conn = await Connection.async_open(there.host, there.port, secret=SECRET, data=mode)
             await conn.async_send(batch)
             await conn.async_send(chunk)
             await sink.until(2)
             await conn.async_close()
-            server.close()
+            relay.close()
         assert len(sink.received) == 2 and np.array_equal(sink.received[0].tensors[0].array(), pixels)  # type: ignore[attr-defined]
-        return bytes(wire)
+        return bytes(relay.wire)
 
     clear = _run(run(MAC))
     assert isinstance(clear, bytes) and all(s in clear for s in secrets), "mac sends in clear: the test can see"
