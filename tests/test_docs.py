@@ -23,7 +23,7 @@ PAGES = [*DOCS, ROOT / "README.md"]
 # A top-level key that only a cluster config has.
 CLUSTER_KEYS = {"secret_file", "master", "discovery"}
 # Every top-level key of cluster.yaml: a block made only of these is a cluster config too.
-CLUSTER_TOP = CLUSTER_KEYS | {"name", "interfaces", "devices", "agent", "motion", "game", "metrics"}
+CLUSTER_TOP = CLUSTER_KEYS | {"name", "interfaces", "devices", "agent", "motion", "game", "metrics", "security"}
 _FENCE = re.compile(r"^(\s*)(`{3,})\s*([\w+-]*)\s*$")
 
 

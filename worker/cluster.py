@@ -32,6 +32,7 @@ from ._game_settings import GameSettings
 from ._yaml import read_yaml
 from .errors import ConfigError
 from .motion import MotionSettings
+from .wire import AEAD, DATA_MODES
 
 DISCOVERY = ("zeroconf", "static")
 MIN_SECRET = 16
@@ -63,13 +64,24 @@ class DeviceEntry:
 class MetricsSettings:
     """Where the master serves its Prometheus metrics."""
 
-    port: int = key(0, PORT, "master only: serve Prometheus metrics on `http://<master.host>:<port>/metrics`; 0: off")
+    port: int = key(0, PORT, "master only: serve Prometheus metrics on `http://<master.host>:<port>/metrics` (plain "
+                    "HTTP: what it exposes is in [security.md](security.md)); 0: off")
 
 
 def _almost_full_under_buffer(agent: AgentSettings) -> Broken | None:
     if agent.almost_full < agent.buffer:
         return None
     return Broken("almost_full", f"less than agent.buffer ({agent.buffer})", agent.almost_full)
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    """How connections protect what they carry (authentication cannot be turned off)."""
+
+    data: str = key(AEAD, Choice(DATA_MODES),
+                    "`aead`: every frame after the handshake is encrypted and authenticated (ChaCha20-Poly1305); "
+                    "`mac`: authenticated only, for users who accept that the LAN reads the tensors. Every "
+                    "connection proves the cluster secret either way: no setting turns authentication off")
 
 
 @dataclass(frozen=True)
@@ -130,7 +142,8 @@ class ClusterConfig:
                     "(`cluster=`), and a master seats only the agents of its own cluster: several clusters can "
                     "share a LAN (give each its own name and secret)")
     secret_file: Path = key(Path("cluster.secret"), FilePath(),
-                            "the file holding the HMAC key of control messages, relative to `cluster.yaml`. It "
+                            "the file holding the cluster secret (every connection's handshake proves it: "
+                            "[security.md](security.md)), relative to `cluster.yaml`. It "
                             f"must hold at least {MIN_SECRET} bytes (surrounding whitespace is stripped). Make "
                             "one with `head -c 32 /dev/urandom | base64 > cluster.secret`")
     master: Endpoint = section(Endpoint, "where the master listens")
@@ -157,6 +170,8 @@ class ClusterConfig:
                                     "output error they may cost (see [planner.md](planner.md#tensor-codecs)). The "
                                     "master reads it; `--codecs` and `--error-budget` on `mchair plan`, `master` "
                                     "and `demo` override it", table=True)
+    security: SecuritySettings = section(SecuritySettings, "how connections protect what they carry "
+                                         "(see [security.md](security.md))")
 
     def secret(self) -> bytes:
         """The HMAC key, read from ``secret_file``."""
@@ -184,4 +199,5 @@ def parse_cluster(raw: Any, file: str = "cluster.yaml") -> ClusterConfig:
 
 
 __all__ = ["AgentSettings", "ClusterConfig", "CodecSettings", "DeviceEntry", "Endpoint", "MetricsSettings",
+           "SecuritySettings",
            "load_cluster", "parse_codec_settings", "parse_cluster"]

@@ -1,6 +1,7 @@
 """``mchair bench wire`` and ``mchair bench hop``: the wire format's cost against moving the raw bytes.
 
-``wire`` times encode + decode of a TensorBatch against a plain memory copy of the same bytes;
+``wire`` times encode + decode of a TensorBatch against a plain memory copy of the same bytes, then
+sealing (raw, mac, aead: ``bench_seal``);
 ``hop`` times a loopback TCP round trip through an echo server in a child process that decodes
 and re-encodes every message, against the same ping-pong of unserialized bytes.
 """
@@ -33,12 +34,14 @@ from worker.wire import (
 )
 
 from ._table import format_table, human_bytes
+from .bench_seal import print_seal_table
 
 DEFAULT_SIZES = ("1KB", "16KB", "256KB", "4MB", "8MB")
 TARGET_SIZE = 4_000_000
 TARGET_RATIO = 0.5
 _UNITS = {"": 1, "B": 1, "K": 1000, "KB": 1000, "M": 1000**2, "MB": 1000**2, "G": 1000**3, "GB": 1000**3}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMG]?B?)\s*$", re.IGNORECASE)
+BENCH_SECRET = b"mchair bench: not a cluster secret"   # the hop's two processes share it
 _BATCH_S = 0.005  # one timed batch; the best batch mean is kept, so a stray pause costs nothing
 
 
@@ -115,6 +118,7 @@ def _wire(args: argparse.Namespace) -> int:
               f"({frame:.2f} x; {joined:.2f} x with encode() to bytes)")
     else:
         print(f"\ntarget size {human_bytes(TARGET_SIZE)} not measured (add it to --sizes)")
+    print_seal_table({size: _batch(size) for size in sizes}, args.seconds)
     return 0
 
 
@@ -136,8 +140,8 @@ def _hop(args: argparse.Namespace) -> int:
     rows = measure_hops(sizes, args.count)
     print(f"loopback round trips through an echo server in a child process, {args.count} per size and mode\n")
     print(format_table(HOP_COLUMNS, rows))
-    print("\nraw = length-prefixed bytes echoed as they are; avro = TensorBatch encoded, decoded and "
-          "re-encoded by the server,\ndecoded by the client; MB/s = tensor bytes moved both ways per "
+    print("\nraw = length-prefixed bytes echoed as they are; avro = TensorBatch encoded and sealed (aead), opened,"
+          "\ndecoded and re-encoded by the server, decoded by the client; MB/s = tensor bytes moved both ways per "
           "second; p50 ratio = avro p50 / raw p50")
     return 0
 
@@ -169,7 +173,7 @@ def measure_hops(sizes: Sequence[int], count: int) -> list[tuple[object, ...]]:
 async def _hop_all(sizes: Sequence[int], count: int, raw_port: int, avro_port: int,
                    max_bytes: int) -> list[tuple[object, ...]]:
     reader, writer = await asyncio.open_connection("127.0.0.1", raw_port, limit=STREAM_LIMIT)
-    conn = await Connection.async_open("127.0.0.1", avro_port, secret=None, max_bytes=max_bytes)
+    conn = await Connection.async_open("127.0.0.1", avro_port, secret=BENCH_SECRET, max_bytes=max_bytes)
     rows: list[tuple[object, ...]] = []
     try:
         for i, size in enumerate(sizes, 1):
@@ -224,7 +228,10 @@ async def _serve_echo(max_bytes: int) -> None:
             writer.close()
 
     async def avro(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = Connection(reader, writer, secret=None, max_bytes=max_bytes)
+        try:
+            conn = await Connection.async_accept(reader, writer, secret=BENCH_SECRET, max_bytes=max_bytes)
+        except (EOFError, OSError):
+            return
         try:
             async for message in conn:  # decoded (views of the frame) and encoded again, as an agent hop does
                 await conn.async_send(message)

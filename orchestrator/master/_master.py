@@ -27,6 +27,7 @@ from worker.wire import (
     ArtifactRequest,
     Assign,
     Connection,
+    ConnectionLimits,
     Heartbeat,
     Message,
     Motion,
@@ -80,7 +81,8 @@ class Master:
         self._game_task: asyncio.Task[None] | None = None
         # Artifacts go out as 1 MiB chunks: the queue must hold the biggest (a 520 MB fusion block).
         self._peers = Peers(self.secret, max_bytes=cluster.agent.max_frame_bytes, rejects=self.rejects,
-                            max_queue=1 << 14)
+                            max_queue=1 << 14, data=cluster.security.data)
+        self._limits = ConnectionLimits()
         self._server: asyncio.base_events.Server | None = None
         self.metrics: MetricsServer | None = None   # when cluster.yaml asks for it
         self._conns: set[Connection] = set()
@@ -289,8 +291,12 @@ class Master:
     # ---- receiving
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = Connection(reader, writer, secret=self.secret, max_bytes=self._config.agent.max_frame_bytes,
-                          rejects=self.rejects)
+        try:
+            conn = await Connection.async_accept(reader, writer, secret=self.secret, data=self._config.security.data,
+                                                 max_bytes=self._config.agent.max_frame_bytes, rejects=self.rejects,
+                                                 limits=self._limits)
+        except (EOFError, OSError):
+            return  # did not prove the secret (counted by the connection), or a port probe
         task = asyncio.current_task()
         if task is not None:
             self._handlers.add(task)

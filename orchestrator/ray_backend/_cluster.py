@@ -101,7 +101,7 @@ class RayCluster(LocalCluster):
         for name in self.names:
             options = DeviceOptions(name, secret, self.namespace, self.cameras.get(name),
                                     "127.0.0.1" if self.session.local else "", config.agent, config.motion,
-                                    config.name, self.max_in_flight, self.log_level)
+                                    config.name, self.max_in_flight, self.log_level, config.security.data)
             extra = {"resources": {camera_resource(name): 1}} if name in self.cameras else {}
             self.actors[name] = remote.options(name=name, namespace=self.namespace, max_restarts=0,
                                                **self.resources.options(), **extra).remote(options)

@@ -17,7 +17,7 @@ from worker.agent import Agent, AgentCounters
 from worker.camera import open_camera
 from worker.cluster import AgentSettings
 from worker.motion import MotionSettings
-from worker.wire import Peer, TensorBatch
+from worker.wire import AEAD, Peer, TensorBatch
 
 from ._transport import DEFAULT_MAX_IN_FLIGHT, RayTransport, unpack_batch
 
@@ -38,6 +38,7 @@ class DeviceOptions:
     cluster: str = "home"
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
     log_level: str = "WARNING"
+    data: str = AEAD                    # cluster.yaml's security.data
 
 
 class RayDevice:
@@ -58,7 +59,7 @@ class RayDevice:
         self.transport = RayTransport(o.name, o.namespace, o.max_in_flight)
         camera = open_camera(o.camera) if o.camera else None
         self.agent = Agent(o.name, o.secret, host=host, port=0, settings=o.settings, camera=camera,
-                           motion=o.motion, cluster=o.cluster, data_transport=self.transport)
+                           motion=o.motion, cluster=o.cluster, data_transport=self.transport, data=o.data)
         await self.agent.async_start()
         self._life = asyncio.get_running_loop().create_task(self._async_live(), name=f"{o.name}-life")
         return host, self.agent.port

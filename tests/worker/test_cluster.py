@@ -99,3 +99,11 @@ def test_bad_game_settings_name_the_key(raw: object, key: str, expected: str) ->
         parse_cluster({"game": raw}, "c.yaml")
     message = str(err.value)
     assert message.startswith(f"c.yaml: {key}: ") and expected in message and "\n" not in message
+
+
+def test_security_data_is_aead_by_default_and_cannot_turn_authentication_off() -> None:
+    assert parse_cluster({}).security.data == "aead"
+    assert parse_cluster({"security": {"data": "mac"}}).security.data == "mac"
+    for off in ("none", "off", False):
+        with pytest.raises(ConfigError, match="security.data: expected aead or mac"):
+            parse_cluster({"security": {"data": off}})

@@ -28,6 +28,7 @@ from worker.errors import UserError
 from worker.motion import MotionEvent, MotionSettings
 from worker.runtime import SeatEngine
 from worker.wire import (
+    AEAD,
     STREAM_LIMIT,
     Ack,
     AlmostFull,
@@ -35,6 +36,7 @@ from worker.wire import (
     ArtifactRequest,
     Assign,
     Connection,
+    ConnectionLimits,
     Heartbeat,
     Message,
     Motion,
@@ -76,7 +78,8 @@ class Agent:
     ``motion`` tunes the camera loop and its detector (None: defaults); the camera's ``name``, when
     it has one (a spec of ``worker.camera.open_camera``), is advertised as ``source``.
     ``data_transport`` (None: TCP) carries the TensorBatches to other devices (``worker.agent._transport``);
-    what it delivers comes in through ``async_receive``.
+    what it delivers comes in through ``async_receive``. ``data`` (aead or mac) is how its
+    connections protect what they carry (cluster.yaml's ``security.data``).
     """
 
     def __init__(self, name: str, secret: bytes, *, host: str = "127.0.0.1", port: int = 0,
@@ -85,7 +88,8 @@ class Agent:
                  interfaces: Sequence[str] = (), cluster: str = "", device_type: str = "", backend: str = "auto",
                  throttle: Mapping[int, float] | None = None, max_frames: int | None = None,
                  frame_hook: FrameHook | None = None, artifact_timeout_s: float = 120.0,
-                 motion: MotionSettings | None = None, data_transport: DataTransport | None = None) -> None:
+                 motion: MotionSettings | None = None, data_transport: DataTransport | None = None,
+                 data: str = AEAD) -> None:
         if not secret:
             raise ValueError("the agent needs the cluster secret")
         self.name, self.host = name, host
@@ -101,7 +105,8 @@ class Agent:
         self.drops = Drops(log)
         self.epoch = 0   # the newest the master announced (an Assign run, or a Release): older Assigns are stale
         self.camera_loop: CameraLoop | None = None
-        self._secret, self._port = secret, port
+        self._secret, self._port, self._data = secret, port, data
+        self._limits = ConnectionLimits()
         self._advertise, self._interfaces, self._device_type = advertise, tuple(interfaces), device_type
         self._cluster = cluster
         self._pending_epoch = 0
@@ -145,7 +150,7 @@ class Agent:
         self._done = asyncio.Event()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"mchair-{self.name}")
         self._peers = Peers(self._secret, max_bytes=self.settings.max_frame_bytes, rejects=self.rejects,
-                            on_message=self._async_on_message, send_mbps=self.settings.send_mbps)
+                            on_message=self._async_on_message, send_mbps=self.settings.send_mbps, data=self._data)
         try:
             self._server = await async_listen(f"agent {self.name}", self._async_on_connection, self.host, self._port,
                                               limit=STREAM_LIMIT)
@@ -231,8 +236,12 @@ class Agent:
     # ---- receiving
 
     async def _async_on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = Connection(reader, writer, secret=self._secret, max_bytes=self.settings.max_frame_bytes,
-                          rejects=self.rejects)
+        try:
+            conn = await Connection.async_accept(reader, writer, secret=self._secret, data=self._data,
+                                                 max_bytes=self.settings.max_frame_bytes, rejects=self.rejects,
+                                                 limits=self._limits)
+        except (EOFError, OSError):
+            return  # did not prove the secret (counted by the connection), or a port probe
         self._conns.add(conn)
         try:
             while True:
@@ -407,14 +416,21 @@ class Agent:
         return build_heartbeat(self.name, epoch, plane, recorder, period, self.counters().drops, links)
 
     async def _async_heartbeats(self) -> None:
+        failed: set[str] = set()
         while True:
             await asyncio.sleep(self.settings.heartbeat_s)
-            table, target = self.table, self._master_peer()
-            # Built even with nobody to tell: taking the statistics starts the next period afresh.
-            beat = self._heartbeat(table.epoch if table is not None else self.epoch, self._plane, self.recorder)
-            self._beat_at = time.monotonic()
-            if target is not None:
-                self._send(target, beat)
+            try:
+                table, target = self.table, self._master_peer()
+                # Built even with nobody to tell: taking the statistics starts the next period afresh.
+                beat = self._heartbeat(table.epoch if table is not None else self.epoch, self._plane, self.recorder)
+                self._beat_at = time.monotonic()
+                if target is not None:
+                    self._send(target, beat)
+            except Exception as exc:  # noqa: BLE001 - out of files, say: one missed beat, not a lost agent
+                if type(exc).__name__ not in failed:   # logged once per kind: it may repeat every beat
+                    failed.add(type(exc).__name__)
+                    log.error("agent %s: a heartbeat failed (the next is tried): %s: %s", self.name,
+                              type(exc).__name__, exc)
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=f"{self.name}-{name}")

@@ -67,6 +67,7 @@ class _Done:
     runs: int = 0          # runs of the stage in the push: tags whose tasks all ran (SeatEngine.tags_run)
     error: Exception | None = None
     encoded: dict[tuple[str, int], Tensor] = field(default_factory=dict)   # (name, tag) -> for remote seats
+    failed: int = 0        # tags that failed in the push (``error`` is the first one's)
 
 
 @dataclass
@@ -228,6 +229,9 @@ class DataPlane:
                 outputs += engine.push(name, work.tag, value, piece)
         except Exception as exc:  # noqa: BLE001 - a bad value or a failing model must not stop the agent
             error = exc
+        failures = engine.take_failures()   # tags given up inside the push (a bad value in their inputs)
+        if failures and error is None:
+            error = failures[0][1]
         delay = self._throttle.get(work.seat.stage, 0.0)
         if delay > 0 and engine.runs > runs:
             time.sleep(delay)   # test/diagnostic hook: a slow stage (see Agent's ``throttle``)
@@ -236,7 +240,8 @@ class DataPlane:
         # this thread: a big tensor's zstd must not hold up the event loop.
         encoded = {(o.name, o.tag): self._encode(o.name, o.value, o.route.codec) for o in outputs
                    if o.route is not None and any(d.device != self.device for d in o.destinations)}
-        return _Done(outputs, engine.waiting(), seconds, engine.tags_run - tags_run, error, encoded)
+        return _Done(outputs, engine.waiting(), seconds, engine.tags_run - tags_run, error, encoded,
+                     max(len(failures), error is not None))
 
     def _encode(self, name: str, value: np.ndarray, codec: str) -> Tensor:
         """``value`` in the route's codec; raw when a lossy codec refuses it (NaN, infinities): exact beats lost."""
@@ -254,7 +259,7 @@ class DataPlane:
         self.computed += 1
         self._waiting[seat] = done.waiting
         if done.error is not None:
-            self.compute_errors += 1
+            self.compute_errors += done.failed
             key = (seat.stage, type(done.error).__name__)
             if key not in self._errors:  # once per stage and kind of error: a bad peer cannot flood the log
                 self._errors.add(key)

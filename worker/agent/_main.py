@@ -71,7 +71,7 @@ def build_agent(args: argparse.Namespace) -> Agent:
                  settings=cluster.agent, camera=camera, motion=cluster.motion,
                  master=Peer("master", cluster.master.host, cluster.master.port),
                  advertise=cluster.discovery == "zeroconf" and not args.no_advertise,
-                 interfaces=cluster.interfaces, cluster=cluster.name)
+                 interfaces=cluster.interfaces, cluster=cluster.name, data=cluster.security.data)
 
 
 def print_systemd(args: argparse.Namespace) -> int:

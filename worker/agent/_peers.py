@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from worker.wire import (
+    AEAD,
     DEFAULT_MAX_BYTES,
     Connection,
     LinkBytes,
@@ -79,8 +80,9 @@ class Peers:
     """Connections to the devices (and the master) an agent sends to, keyed by device and address."""
 
     def __init__(self, secret: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, rejects: Rejects | None = None,
-                 on_message: OnMessage | None = None, max_queue: int = 256, send_mbps: float = 0.0) -> None:
-        self._secret, self._max_bytes = secret, max_bytes
+                 on_message: OnMessage | None = None, max_queue: int = 256, send_mbps: float = 0.0,
+                 data: str = AEAD) -> None:
+        self._secret, self._max_bytes, self._data = secret, max_bytes, data
         self.rejects = rejects if rejects is not None else Rejects()
         self._on_message = on_message
         self._max_queue = max_queue
@@ -185,7 +187,8 @@ class Peers:
     async def _async_connect(self, link: _Link) -> Connection:
         peer = link.peer
         conn = await asyncio.wait_for(Connection.async_open(peer.host, peer.port, secret=self._secret,
-                                                            max_bytes=self._max_bytes, rejects=self.rejects),
+                                                            data=self._data, max_bytes=self._max_bytes,
+                                                            rejects=self.rejects),
                                       CONNECT_TIMEOUT_S)
         link.conn = conn
         link.reader = asyncio.get_running_loop().create_task(self._async_read(link, conn),

@@ -91,6 +91,8 @@ class SeatEngine:
         self._stores.setdefault(CAMERA_FRAME, _Store(1, keep))
         self._done: dict[str, set[int]] = {t.name: set() for t in self.stage.tasks}
         self._pending: set[int] = set()   # owned tags with a task still to run
+        self._failures: dict[int, Exception] = {}
+        self._lost: dict[str, set[int]] = {}   # tensor -> tags a failed task did not make (a buffer back)
         # A task never runs for the first tags of a stream, whose windows would start before tag 0:
         # a tag is done when the tasks that can run for it have.
         self._first = table.first_tags(seat.stage)
@@ -124,18 +126,44 @@ class SeatEngine:
             self._pending.add(tag)
         out: list[Output] = []
         for t in sorted(t for t in self._pending if t >= tag):
-            out += self._run_tag(t)
+            try:
+                out += self._run_tag(t)
+            except Exception as exc:  # noqa: BLE001 - a bad value fails its own tag, never the seat or later tags
+                self._fail(t, exc)
         return out
+
+    def take_failures(self) -> list[tuple[int, Exception]]:
+        """The (tag, first error) of every tag a task failed for since the last call (its result is lost)."""
+        failures, self._failures = self._failures, {}
+        return sorted(failures.items(), key=lambda f: f[0])
+
+    def _fail(self, tag: int, error: Exception) -> None:
+        # Given up: left pending, it would be run again (and fail again) by every later push.
+        for task in self.stage.tasks:
+            if tag not in self._done[task.name]:
+                self._lose(task, tag, error)
+        self._pending.discard(tag)
+
+    def _lose(self, task: TaskSpec, tag: int, error: Exception) -> None:
+        """``task`` failed for ``tag``: done (not run again), its outputs lost (what needs them fails at once)."""
+        self._done[task.name].add(tag)
+        for name in task.outputs:
+            self._lost.setdefault(name, set()).add(tag)
+        self._failures.setdefault(tag, error)
 
     def _run_tag(self, tag: int) -> list[Output]:
         out: list[Output] = []
         for task in self.stage.tasks:
             if tag in self._done[task.name] or tag < self._first[task.name]:
                 continue
-            values = [self._input(name, tag) for name in task.inputs]
-            if any(v is None for v in values):
+            try:
+                values = [self._input(name, tag) for name in task.inputs]
+                if any(v is None for v in values):
+                    continue
+                results = self._run(task, values)
+            except Exception as exc:  # noqa: BLE001 - a bad value fails this task's outputs, not the seat
+                self._lose(task, tag, exc)
                 continue
-            results = self._run(task, values)
             self._done[task.name].add(tag)
             self.runs += 1
             for name, value in zip(task.outputs, results):
@@ -151,12 +179,17 @@ class SeatEngine:
 
     def _input(self, name: str, tag: int) -> np.ndarray | None:
         feed = self._feeds.get(name)
-        store = self._stores[feed.sent_as if feed else name]
+        stored = feed.sent_as if feed else name
+        store = self._stores[stored]
+        reach = range(tag - (feed.window if feed else 1) + 1, tag + 1)
+        lost = self._lost.get(stored, set()).intersection(reach)
+        if lost:   # a value it needs will never come: fail now rather than wait for ever
+            raise ValueError(f"{name} of tag {min(lost)} was lost to a failed task (needed for tag {tag})")
         if feed is None or feed.window == 1:
             return store.values.get(tag)
         if tag not in store.values:
             return None
-        window = [store.values[t] for t in range(tag - feed.window + 1, tag + 1) if t in store.values]
+        window = [store.values[t] for t in reach if t in store.values]
         if len(window) < feed.window:
             return None
         return Window(feed.window, feed.stride, feed.mode).assemble(window)
@@ -179,6 +212,8 @@ class SeatEngine:
         """Tags a buffer behind are over: windows no longer reach them."""
         horizon = tag - self.table.buffer
         self._pending = {t for t in self._pending if t >= horizon}
+        for lost in self._lost.values():
+            lost.difference_update({t for t in lost if t < horizon})
         for done in self._done.values():
             if len(done) > 2 * self.table.buffer:
                 done.difference_update({t for t in done if t < horizon})

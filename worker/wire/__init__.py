@@ -1,4 +1,5 @@
-"""The wire contract: messages, their Avro schemas, framing, the task table, and tensor codecs.
+"""The wire contract: messages, their Avro schemas, framing, the task table, tensor codecs, and the
+security of every connection (a handshake on the cluster secret, then every frame sealed: docs/security.md).
 
 Public API (the modules behind it are private)::
 
@@ -8,8 +9,12 @@ Public API (the modules behind it are private)::
     Encoding (_avro.py)                       encode(message, secret) -> bytes, decode(payload, secret)
                                               encode_parts(message, secret) -> pieces
     Framing (_frame.py)                       read_frame(reader, max_bytes) / write_frame(writer, payload)
-                                              Connection(reader, writer, secret=...): .async_send(msg),
-                                              .async_receive(), async for msg in conn
+                                              Connection.async_open(host, port, secret=, data=),
+                                              Connection.async_accept(reader, writer, secret=, ...):
+                                              .async_send(msg), .async_receive(), async for msg in conn
+    Security (_handshake.py, _secure.py,      the handshake (HandshakeError), Session: seal/open of one
+              _limits.py)                     connection's frames (aead or mac); ConnectionLimits: caps on
+                                              a server's connections, per peer host and in all
     Refusals (_rejects.py, _errors.py)        Rejects() counts refused frames per (peer, kind), logs each
                                               once; WireError(kind, detail), kind in KINDS
     Tensor codecs (_codecs/)                  CODECS, parse_codec(name) -> Codec: .encode(array),
@@ -43,6 +48,8 @@ from ._frame import (
     read_frame,
     write_frame,
 )
+from ._handshake import HANDSHAKE_S, VERSION, HandshakeError
+from ._limits import ConnectionLimits
 from ._messages import (
     CONTROL_TYPES,
     DATA_TYPES,
@@ -82,6 +89,7 @@ from ._registry import (
     schema_fingerprint,
 )
 from ._rejects import RejectCount, Rejects
+from ._secure import AEAD, DATA_MODES, MAC, Session
 from ._table import CAMERA_FRAME, InputSpec, Peer, Route, Seat, StageSpec, TaskSpec, TaskTable
 
 __all__ = [
@@ -92,7 +100,8 @@ __all__ = [
     "TensorBatch", "encode_tensor", "is_control",
     # task table
     "CAMERA_FRAME", "InputSpec", "Peer", "Route", "Seat", "StageSpec", "TaskSpec", "TaskTable",
-    # encoding, framing, refusals
+    # encoding, framing, security, refusals
+    "AEAD", "DATA_MODES", "HANDSHAKE_S", "MAC", "VERSION", "ConnectionLimits", "HandshakeError", "Session",
     "DEFAULT_MAX_BYTES", "HEADER_BYTES", "HMAC_BYTES", "KINDS", "MAGIC", "PREFIX_BYTES", "SCHEMA_DIR",
     "STREAM_LIMIT", "Connection", "Converter", "MessageType", "Registry", "RejectCount", "Rejects",
     "WireError", "decode", "default_registry", "encode", "encode_parts", "load_schemas", "message_type",

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 # Why a frame or message was refused; the kinds are stable (logs and counters group by them).
-KINDS = ("oversize", "bad-magic", "unknown-fingerprint", "undecodable", "bad-hmac", "truncated")
+KINDS = ("oversize", "bad-magic", "unknown-fingerprint", "undecodable", "bad-hmac", "truncated",
+         "handshake", "old-version", "bad-tag", "timeout", "too-many")
 
 
 class WireError(Exception):

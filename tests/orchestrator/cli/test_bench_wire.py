@@ -15,18 +15,20 @@ def _rows(stdout: str) -> list[list[str]]:
 def test_bench_wire_prints_speeds_ratios_and_the_verdict(mchair: Run) -> None:
     result = mchair("bench", "wire", "--sizes", "1KB", "4MB", "--seconds", "0.04")
     assert result.returncode == 0, result.stderr
-    rows = _rows(result.stdout)
-    assert [r[:2] for r in rows] == [["1.0", "KB"], ["4.0", "MB"]]
+    rows = _rows(result.stdout)   # the wire table, then the sealing table (raw, mac, aead)
+    assert [r[:2] for r in rows] == [["1.0", "KB"], ["4.0", "MB"]] * 2
     assert all(float(v.replace(",", "")) > 0 for r in rows for v in r[2:])
+    assert [len(r) for r in rows[2:]] == [2 + 7] * 2
     assert "memcpy" in result.stdout and "ratio" in result.stdout
     assert "target: encode+decode at least 0.5 x memcpy at 4.0 MB:" in result.stdout
-    assert "[2/2] wire 4.0 MB" in result.stderr
+    assert "target: aead at least 0.25 x memcpy at 4.0 MB:" in result.stdout
+    assert "[2/2] wire 4.0 MB" in result.stderr and "[2/2] seal 4.0 MB" in result.stderr
 
 
 def test_bench_wire_without_the_target_size_says_so(mchair: Run) -> None:
     result = mchair("bench", "wire", "--sizes", "16k", "--seconds", "0.02")
     assert result.returncode == 0, result.stderr
-    assert "not measured" in result.stdout and len(_rows(result.stdout)) == 1
+    assert "not measured" in result.stdout and len(_rows(result.stdout)) == 2
 
 
 def test_bench_hop_compares_avro_with_raw_bytes(mchair: Run) -> None:

@@ -37,7 +37,7 @@ def test_motion_reaches_the_master_signed(tmp_path: Path) -> None:
         config = load_cluster(write_cluster(tmp_path, 0))
 
         async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            async for message in Connection(reader, writer, secret=config.secret()):
+            async for message in await Connection.async_accept(reader, writer, secret=config.secret()):
                 got.append(message)  # type: ignore[arg-type]
 
         server = await asyncio.start_server(serve, "127.0.0.1", 0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -92,7 +92,7 @@ class FakeMaster:
         self._server.close()
 
     async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = Connection(reader, writer, secret=self.secret)
+        conn = await Connection.async_accept(reader, writer, secret=self.secret)
         try:
             async for message in conn:
                 if isinstance(message, ArtifactRequest):
@@ -218,10 +218,14 @@ class Played:
 async def async_play(part: Partitioned, names: list[str], tmp: Path, *, frames: int, seed: int,
                      table_kw: dict[str, Any] | None = None, fps: float | None = None,
                      throttle: dict[str, dict[int, float]] | None = None,
-                     settings: AgentSettings | None = None, timeout: float = 30.0) -> Played:
+                     settings: AgentSettings | None = None, timeout: float = 30.0,
+                     attack: Callable[[TaskTable, list[Peer], Peer], Awaitable[None]] | None = None,
+                     route: Callable[[Peer], Awaitable[Peer]] | None = None) -> Played:
     """Start one agent per name (the first records with SyntheticCamera(seed)), assign the plan's
     table dealt round-robin to them, start the stream, and collect results until every tag the
-    reference gives on the kept frames has come (then a little longer, to catch duplicates)."""
+    reference gives on the kept frames has come (then a little longer, to catch duplicates).
+    ``attack(table, agents, master)`` runs alongside the stream from its start; ``route(peer)`` gives
+    the address the table names for each device and the master (a relay, to watch the wire)."""
     kept: list[np.ndarray] = []
     settings = settings or AgentSettings(heartbeat_s=0.2)
     loop = asyncio.get_running_loop()
@@ -235,8 +239,11 @@ async def async_play(part: Partitioned, names: list[str], tmp: Path, *, frames: 
             await agent.async_start()
         try:
             peers = [Peer(a.name, "127.0.0.1", a.port) for a in agents]
+            master_peer = master.peer
+            if route is not None:
+                peers, master_peer = [await route(p) for p in peers], await route(master.peer)
             placeholders = [Peer(f"seat{i}", "127.0.0.1", 1) for i in range(part.plan.metrics.devices)]
-            table = squeeze(make_table(part, placeholders, master.peer, epoch=1, **(table_kw or {})), peers)
+            table = squeeze(make_table(part, placeholders, master_peer, epoch=1, **(table_kw or {})), peers)
             table = dataclasses.replace(table, stream=names[0], fps=fps or table.fps)
             seated = [p for p in peers if table.seats_of(p.device)]
             master.table = table
@@ -246,6 +253,7 @@ async def async_play(part: Partitioned, names: list[str], tmp: Path, *, frames: 
             assert all(a.ok for a in master.acked(1).values()), master.acks
             started = loop.time()
             await master.async_send(peers[0], Resume(epoch=1, seat="*", stream=table.stream))
+            attacking = loop.create_task(attack(table, peers, master_peer)) if attack else None
             recorder = agents[0]
             await master.async_until(lambda: recorder.counters().frames >= frames, timeout, "every frame")
             want = reference(kept)
@@ -257,6 +265,8 @@ async def async_play(part: Partitioned, names: list[str], tmp: Path, *, frames: 
             await asyncio.sleep(0.1)
             assert recorder.recorder is not None
             rate_changes, final_rate = list(recorder.recorder.rate_changes), recorder.recorder.rate
+            if attacking is not None:
+                await asyncio.wait_for(attacking, timeout)
             counters = {a.name: a.counters() for a in agents}
         finally:
             for agent in agents:

@@ -107,7 +107,7 @@ def test_peers_reconnect_to_a_restarted_device() -> None:
 
         async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             writers.append(writer)
-            async for message in Connection(reader, writer, secret=SECRET):
+            async for message in await Connection.async_accept(reader, writer, secret=SECRET):
                 assert isinstance(message, Shutdown)
                 got.append(message.reason)
 

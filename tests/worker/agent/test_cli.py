@@ -4,7 +4,9 @@ running agent stops on a Shutdown from the master and on SIGTERM."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -116,3 +118,33 @@ def test_mchair_agent_reports_a_bad_cluster_file(tmp_path: Path) -> None:
                             timeout=60, check=False)
     assert result.returncode == 2
     one_line(result.stderr, "nope.yaml")
+
+
+def test_a_flood_of_connections_leaves_a_real_agent_serving(tmp_path: Path) -> None:
+    # 300 idle connections against an agent allowed 256 open files: the per-host cap closes what is
+    # over 64 at once, so the agent never runs out of files; one line says so, no traceback.
+    def few_files() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+    proc = subprocess.Popen([sys.executable, "-m", "worker.agent", "--name", "pi1", "--cluster",
+                             str(_cluster(tmp_path)), "--port", "0", "--host", "127.0.0.1", "--no-advertise",
+                             "--camera", "none"], cwd=tmp_path, env=_env(), stderr=subprocess.PIPE, text=True,
+                            preexec_fn=few_files)
+    assert proc.stderr is not None
+    port = next(int(line.rsplit(":", 1)[1]) for line in proc.stderr if "listening on 127.0.0.1:" in line)
+
+    async def flood_then_shutdown() -> None:
+        flood = [await asyncio.open_connection("127.0.0.1", port) for _ in range(300)]
+        closed = await asyncio.gather(*(asyncio.wait_for(r.read(), 1) for r, _ in flood[64:]))
+        assert closed == [b""] * (300 - 64), "the connections over the cap are closed at once"
+        for _, writer in flood:
+            writer.close()
+        await asyncio.sleep(0.2)
+        conn = await Connection.async_open("127.0.0.1", port, secret=SECRET)
+        await conn.async_send(Shutdown(reason="flood over"))
+        await conn.async_close()
+
+    run_async(flood_then_shutdown(), timeout=20)
+    assert proc.wait(timeout=10) == 0
+    log = proc.stderr.read()
+    assert sum("too-many" in line for line in log.splitlines()) == 1 and "Traceback" not in log and "shutdown asked" in log, log

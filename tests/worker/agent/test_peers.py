@@ -15,7 +15,7 @@ from ._harness import SECRET, run_async
 
 async def _sink(received: list[TensorBatch]) -> asyncio.AbstractServer:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        async for message in Connection(reader, writer, secret=SECRET):
+        async for message in await Connection.async_accept(reader, writer, secret=SECRET):
             if isinstance(message, TensorBatch):
                 received.append(message)
     return await asyncio.start_server(handle, "127.0.0.1", 0, limit=STREAM_LIMIT)

@@ -11,7 +11,7 @@ import numpy as np
 from worker.agent import Agent
 from worker.camera import SyntheticCamera
 from worker.cluster import AgentSettings
-from worker.wire import MAGIC, Assign, Peer, Resume, Tensor, TensorBatch, encode, write_frame
+from worker.wire import HEADER_BYTES, MAGIC, Assign, Connection, Peer, Resume, Tensor, TensorBatch, encode, write_frame
 
 from ._harness import SECRET, FakeMaster, Partitioned, make_table, run_async
 
@@ -38,12 +38,18 @@ def test_bad_input_is_refused_counted_and_the_agent_keeps_serving(partitioned: C
             def dropped(reason: str) -> int:
                 return agent.counters().dropped.get(reason, 0)
 
-            reader, writer = await asyncio.open_connection("127.0.0.1", agent.port)
-            # Intact frames with a bad body: refused one by one, the connection stays open.
-            write_frame(writer, b"garbage! " * 8)                                     # not Avro at all
-            write_frame(writer, MAGIC + bytes(range(8)) + b"\x02\x04")                 # no such schema
-            write_frame(writer, encode(Assign(epoch=5, table=table), FORGED))          # forged: wrong secret
-            write_frame(writer, encode(Assign(epoch=5, table=table), SECRET))          # valid
+            # A peer with the secret sends intact frames with a bad body: refused one by one, the
+            # connection stays open.
+            conn = await Connection.async_open("127.0.0.1", agent.port, secret=SECRET)
+            reader, writer = conn.reader, conn.writer
+
+            def send_raw(payload: bytes) -> None:
+                write_frame(writer, conn.session.seal([payload[:HEADER_BYTES], payload[HEADER_BYTES:]]))
+
+            send_raw( b"garbage! " * 8)                                     # not Avro at all
+            send_raw(MAGIC + bytes(range(8)) + b"\x02\x04")                 # no such schema
+            send_raw(encode(Assign(epoch=5, table=table), FORGED))          # forged: wrong secret
+            send_raw(encode(Assign(epoch=5, table=table), SECRET))          # valid
             await writer.drain()
             await until("the Ack of epoch 5", lambda: bool(master.acked(5)))
             assert (rejected("bad-magic"), rejected("unknown-fingerprint"), rejected("bad-hmac")) == (1, 1, 1)
@@ -57,8 +63,8 @@ def test_bad_input_is_refused_counted_and_the_agent_keeps_serving(partitioned: C
                           TensorBatch(epoch=5, stream="pi0", tag=3, source="mallory", tensors=tensors),     # no seat
                           TensorBatch(epoch=5, stream="cam7", tag=3, source="pi0:0.0.0", tensors=tensors),  # stream
                           TensorBatch(epoch=5, stream="pi0", tag=3, source="pi0:0.0.0", tensors=tensors)):  # to whom?
-                write_frame(writer, encode(batch, None))
-            write_frame(writer, encode(Assign(epoch=5, table=table), SECRET))          # replayed: not newer
+                send_raw(encode(batch, None))
+            send_raw(encode(Assign(epoch=5, table=table), SECRET))          # replayed: not newer
             await writer.drain()
             await until("the data drops", lambda: sum(agent.counters().dropped.values()) == 6)
             assert (dropped("stale-epoch"), dropped("unknown-seat"), dropped("wrong-stream"),
@@ -70,13 +76,13 @@ def test_bad_input_is_refused_counted_and_the_agent_keeps_serving(partitioned: C
             await writer.drain()
             assert await asyncio.wait_for(reader.read(), 5) == b""
             writer.close()
-            # Bytes of another protocol: the same, on a new connection.
+            # Bytes of another protocol, on a new connection: no handshake, closed, nothing parsed.
             reader, writer = await asyncio.open_connection("127.0.0.1", agent.port)
             writer.write(b"GET / HTTP/1.1\r\nHost: pi0\r\n\r\n")
             await writer.drain()
             assert await asyncio.wait_for(reader.read(), 5) == b""
             writer.close()
-            assert rejected("oversize") == 2
+            assert rejected("oversize") == 1 and rejected("handshake") == 1
 
             # The agent still serves: a newer Assign is taken (artifacts already cached) and runs.
             await master.async_send(me, Assign(epoch=6, table=make_table(part, [me], master.peer, epoch=6)))

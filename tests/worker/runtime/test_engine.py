@@ -108,3 +108,30 @@ def test_replicas_split_the_work(tables: list[tuple[TaskTable, Path]],
         if stage.replicas > 1:
             runs = [engines[table.seat(stage.index, r, 0)].runs for r in range(stage.replicas)]
             assert all(r > 0 for r in runs) and max(runs) - min(runs) <= len(stage.tasks) * 2, runs
+
+
+def test_a_bad_value_fails_its_own_tag_only(tables: list[tuple[TaskTable, Path]]) -> None:
+    table, directory = tables[0]
+    assert len(table.seats) == 1, "the 1-device plan: one seat runs the whole model"
+    spec = find_spec(MODEL)
+    camera = SyntheticCamera(seed=4)
+    frames = [preprocess(camera.read(), spec.input.shape) for _ in range(32)]
+    want = {r.tag: next(iter(r.outputs.values())) for r in StreamReference(build_model(spec)).run(frames)}
+    bad = 14
+    engine = SeatEngine(table, table.seats[0], lambda sha: load_model(directory / f"{sha}.tflite"))
+    got: dict[int, np.ndarray] = {}
+    failed: list[int] = []
+    for tag, frame in enumerate(frames):
+        value = frame[..., :1] if tag == bad else frame   # the wrong shape: the model cannot take it
+        for out in engine.push(CAMERA_FRAME, tag, value):
+            if out.route is None:
+                got[out.tag] = out.value
+        failed += [t for t, _ in engine.take_failures()]
+    assert bad in failed and engine.waiting() == 0
+    # Only the tags whose windows (chained: flow, temporal, pyramid) reach the bad frame fail, and
+    # at once; every other tag is the reference's.
+    reach = table.first_complete_tag(0)
+    assert set(got) | set(failed) == set(want) and not set(got) & set(failed)
+    assert failed == list(range(bad, bad + reach + 1)) and set(range(bad + reach + 1, 32)) <= set(got), failed
+    for tag, value in got.items():
+        np.testing.assert_allclose(value, want[tag], rtol=1e-5, atol=1e-6, err_msg=f"tag {tag}")

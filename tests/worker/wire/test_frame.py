@@ -10,8 +10,11 @@ import numpy as np
 import pytest
 
 from worker.wire import (
+    AEAD,
+    HEADER_BYTES,
     PREFIX_BYTES,
     Ack,
+    Session,
     Connection,
     Heartbeat,
     Message,
@@ -116,7 +119,11 @@ class _Server:
         self.closed_by_error: list[str] = []
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = Connection(reader, writer, secret=SECRET, max_bytes=LIMIT, rejects=self.rejects)
+        try:
+            conn = await Connection.async_accept(reader, writer, secret=SECRET, max_bytes=LIMIT,
+                                                 rejects=self.rejects)
+        except (EOFError, OSError):
+            return
         try:
             async for message in conn:
                 self.received.append(message)
@@ -152,39 +159,48 @@ def test_server_survives_garbage_oversize_and_forgeries(caplog: pytest.LogCaptur
         tcp = await asyncio.start_server(server.handle, "127.0.0.1", 0)
         port = tcp.sockets[0].getsockname()[1]
         try:
-            # Garbage in intact frames is skipped; the oversize prefix closes the connection.
-            answer = await _raw_client(port, _framed(b"garbage, not avro"), _framed(b"\x00" * 50),
-                                       (LIMIT + 1).to_bytes(4, "big") + b"body never read")
-            assert answer == b""
-            # A forged control message is skipped, the genuine one that follows is answered.
+            # Garbage without a handshake: nothing parsed, the connection closed, nothing answered.
+            assert await _raw_client(port, b"garbage, not a handshake" * 2) == b""
+            # A frame of an older mchair (no handshake) is told apart.
+            assert await _raw_client(port, _framed(encode(Shutdown(reason="old"), SECRET))) == b""
+            # A genuine message is answered; a frame forged into the connection closes it.
             conn = await Connection.async_open("127.0.0.1", port, secret=SECRET, max_bytes=LIMIT)
-            conn.writer.write(_framed(encode(Shutdown(reason="forged"), b"wrong secret")))
             await conn.async_send(Heartbeat(device="pi1", epoch=1, time_ns=1, queue_fill=0.5, ips=3.0))
             ack = await conn.async_receive()
             assert ack == Ack(epoch=1, device="agent", ok=True, detail="Heartbeat")
-            await conn.async_close()
-            # Another bad frame, on a third connection: counted, not logged again.
-            assert await _raw_client(port, _framed(b"more garbage")) == b""
+            conn.writer.write(_framed(encode(Shutdown(reason="forged"), SECRET)))
+            with pytest.raises((EOFError, ConnectionError)):
+                await conn.async_receive()
+            # The limit holds after the handshake too: the oversize prefix closes the connection.
+            conn = await Connection.async_open("127.0.0.1", port, secret=SECRET, max_bytes=LIMIT)
+            conn.writer.write((LIMIT + 1024).to_bytes(4, "big") + b"body never read")
+            with pytest.raises((EOFError, ConnectionError)):
+                await conn.async_receive()
+            # More garbage, on another connection: counted, not logged again.
+            assert await _raw_client(port, b"more garbage, not a handshake" * 2) == b""
         finally:
             tcp.close()
             await tcp.wait_closed()
     _run(main())
 
     assert [type(m) for m in server.received] == [Heartbeat]
-    assert server.closed_by_error == ["oversize"]
+    assert server.closed_by_error == ["bad-tag", "oversize"]
     counts = {(r.peer, r.kind): r.count for r in server.rejects.summary()}
-    assert counts == {("127.0.0.1", "bad-magic"): 3, ("127.0.0.1", "oversize"): 1, ("127.0.0.1", "bad-hmac"): 1}
+    assert counts == {("127.0.0.1", "handshake"): 2, ("127.0.0.1", "old-version"): 1,
+                      ("127.0.0.1", "bad-tag"): 1, ("127.0.0.1", "oversize"): 1}
     warnings = [r.getMessage() for r in caplog.records if r.name == "mchair.wire"]
-    assert len(warnings) == 3
-    assert sum("bad-magic" in w for w in warnings) == 1 and all("127.0.0.1" in w for w in warnings)
-    assert server.rejects.count(kind="bad-magic") == 3 and server.rejects.count("127.0.0.1") == 5
+    assert len(warnings) == 4
+    assert sum("older mchair" in w for w in warnings) == 1 and all("127.0.0.1" in w for w in warnings)
+    assert server.rejects.count(kind="handshake") == 2 and server.rejects.count("127.0.0.1") == 5
 
 
 def test_send_refuses_a_message_the_peer_would_refuse() -> None:
     async def main() -> None:
         reader = _reader()
         writer = _RecordingWriter()
-        conn = Connection(reader, writer, secret=None, max_bytes=1000, peer="pi9")  # type: ignore[arg-type]
+        session = Session(bytes(32), bytes(32), AEAD, HEADER_BYTES)
+        conn = Connection(reader, writer, secret=SECRET, session=session, max_bytes=1000,  # type: ignore[arg-type]
+                          peer="pi9")
         big = TensorBatch(epoch=1, stream="s", tag=0, source="a",
                           tensors=(Tensor.from_array("x", np.zeros(1000, np.uint8)),))
         with pytest.raises(WireError) as caught:
