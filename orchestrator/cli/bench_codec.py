@@ -30,7 +30,7 @@ from worker.wire import decode, encode_parts
 
 from ..profile import relu_like
 from ..toolchain.partition import partition
-from ..toolchain.source import open_model
+from ..toolchain.model import open_model
 from ._codec_args import add_codec_arguments, codec_settings
 from ._codec_link import link_table, run_link_benchmark
 from ._table import format_table, human_bytes
@@ -104,7 +104,7 @@ def synthetic(kind: str, size: int, seed: int = 0) -> np.ndarray:
 
 def model_activations(model: str, count: int = REAL_TENSORS) -> list[Sample]:
     """The ``count`` largest activations between layers of ``model``'s first block on a synthetic frame."""
-    name, blocks = open_model(model)
+    blocks = open_model(model).blocks
     block, graph = next(((b, b.graph) for b in blocks if b.graph is not None), (None, None))
     if block is None or graph is None or len(block.inputs) != 1:
         raise UserError(f"--model {model}: expected a model whose first layered block has one input")

@@ -18,8 +18,7 @@ from worker.messages import Ack, Assign, Release, Resume
 from worker.table import Peer
 
 from ..planner import Plan
-from ..toolchain.source import spec_of
-from ._bind import bind
+from ._bind import bind, seat_artifacts
 from ._game import StreamDemand, choose, share
 from ._results import Results
 from ._streams import EpochRun, Reassignment, Stream
@@ -104,7 +103,7 @@ class Chairs:
         manifest, _ = m.partition(choice.plan)
         epoch = m.next_epoch()
         peers = [self._peer(d) for d in order]
-        table = bind(choice.plan, manifest, spec_of(m.model), peers, recorder, m.peer, epoch,
+        table = bind(choice.plan, manifest, m.model, peers, recorder, m.peer, epoch,
                      m.cluster.agent.buffer, m.cluster.agent.almost_full, m.fps)
         moved = Reassignment(epoch, stream.camera, reason, old.plan.layout() if old else "", choice.plan.layout(),
                              tuple(p.device for p in old.table.devices) if old else (), tuple(order), event_ns,
@@ -115,11 +114,8 @@ class Chairs:
         """The artifacts each seat of ``plan`` needs, in seat order (partitions the plan if new)."""
         key = plan.layout()
         if key not in self._seat_artifacts:
-            m = self.master
-            manifest, _ = m.partition(plan)
-            placeholders = [Peer(f"seat{i}", "", 0) for i in range(plan.metrics.devices)]
-            table = bind(plan, manifest, spec_of(m.model), placeholders, "seat0", m.peer, 0)
-            self._seat_artifacts[key] = m.seat_artifacts(table)
+            manifest, _ = self.master.partition(plan)
+            self._seat_artifacts[key] = seat_artifacts(plan, manifest)
         return self._seat_artifacts[key]
 
     def _peer(self, name: str) -> Peer:

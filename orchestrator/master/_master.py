@@ -36,7 +36,7 @@ from worker.wire import Connection, Rejects, WireError
 from ..planner import Plan, PlanSet, plan_model
 from ..profile import Profile
 from ..toolchain.manifest import Manifest, load_manifest
-from ..toolchain.source import open_model
+from ..toolchain.model import Model, open_model
 from ._bind import partition_plan
 from ._chairs import Chairs
 from ._contention import Contention
@@ -62,10 +62,11 @@ class Event:
 class Master:
     """Plans, binds and assigns the streams of the cameras that see motion, and gathers their results."""
 
-    def __init__(self, cluster: ClusterConfig, model: str, profile: Profile, work_dir: Path,
+    def __init__(self, cluster: ClusterConfig, model: Model | str, profile: Profile, work_dir: Path,
                  algorithm: str = "optimal", on_result: Callable[[Inference], None] | None = None,
                  fps: float | None = None, only: Sequence[str] | None = None, plans: PlanSet | None = None) -> None:
-        self.cluster, self.model, self.profile, self.work_dir = cluster, model, profile, work_dir
+        self.cluster, self.profile, self.work_dir = cluster, profile, work_dir
+        self.model = model if isinstance(model, Model) else open_model(model)   # loaded once, kept
         self.algorithm, self.fps = algorithm, fps   # fps: the camera's rate, if not the model's
         self.secret = cluster.secret()
         self.peer = Peer("master", cluster.master.host, cluster.master.port)
@@ -216,13 +217,12 @@ class Master:
     def partition(self, plan: Plan) -> tuple[Manifest, Path]:
         """The partition of ``plan``, made once per layout and kept under the work directory."""
         cuts, shards = plan.partition_args()
-        key = hashlib.sha256(repr((self.model, cuts, sorted(shards.items()))).encode()).hexdigest()[:16]
+        key = hashlib.sha256(repr((self.model.source, cuts, sorted(shards.items()))).encode()).hexdigest()[:16]
         directory = self.work_dir / "partitions" / key
         if (directory / "manifest.json").exists():
             manifest = load_manifest(directory)
         else:
-            name, blocks = open_model(self.model)
-            manifest = partition_plan(plan, blocks, name, directory)
+            manifest = partition_plan(plan, self.model, directory)
         self._artifacts.update({p.stem: p for p in directory.glob("*.tflite")})
         return manifest, directory
 

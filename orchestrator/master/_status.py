@@ -56,7 +56,7 @@ def cluster_status(master: Master) -> Status:
             t_forward_p50_ms=_finite(p50), t_forward_p95_ms=_finite(p95), lost=figures.lost,
             duplicates=figures.duplicates, error_budget=master.cluster.codecs.error_budget,
             output_error=master.output_errors.get(stream.camera, -1.0)))
-    return Status(model=master.model, profile=master.profile.name, epoch=master.epoch, time_ns=time.time_ns(),
+    return Status(model=master.model.source, profile=master.profile.name, epoch=master.epoch, time_ns=time.time_ns(),
                   reassignments=len(master.reassignments), devices=tuple(devices), streams=tuple(streams))
 
 

@@ -30,7 +30,8 @@ from worker.stream import builtin_step
 from ..toolchain.analysis import layer_problem, layer_stats, shard_problem, shard_units
 from ..toolchain.manifest import TensorRef
 from ..toolchain.partition import extract, shard_graph
-from ..toolchain.source import SourceBlock, open_model
+from ..toolchain.model import open_model
+from ..toolchain.source import SourceBlock
 from ..toolchain.tflite_writer import write_tflite
 from ._device import rss_mb
 from ._model import MB, LayerTiming, ModelTimings, TaskTiming
@@ -220,7 +221,8 @@ def measure_model(model: str, options: MeasureOptions | None = None, progress: b
     litert_available()  # import the runtime first: the base memory is an agent's with it loaded
     release_memory()
     base = rss_mb()  # before the model's graphs (all its weights) are read into this process
-    name, blocks = open_model(model, seed=options.seed)
+    loaded = open_model(model, seed=options.seed)
+    name, blocks = loaded.name, list(loaded.blocks)
     timer = _Timer(options)
     graphs = [b for b in blocks if b.graph is not None]
     total = sum(1 + len(shard_counts(b.graph, li, options.max_shards))

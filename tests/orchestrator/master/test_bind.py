@@ -29,7 +29,7 @@ MASTER = Peer("master", "127.0.0.1", 7000)
 
 @pytest.fixture(scope="module")
 def plans(fc_bound_profile: Profile) -> list[Plan]:
-    found = plan_model(MODEL, fc_bound_profile, 8)
+    found = plan_model(open_model(MODEL), fc_bound_profile, 8)
     return [p for p in found.plans if p is not None]
 
 
@@ -38,9 +38,9 @@ def peers(n: int) -> list[Peer]:
 
 
 def table_of(plan: Plan, out: Path, recorder: str = "pi0") -> TaskTable:
-    _, blocks = open_model(MODEL)
-    manifest = partition_plan(plan, blocks, MODEL, out)
-    return bind(plan, manifest, find_spec(MODEL), peers(plan.metrics.devices), recorder, MASTER, epoch=3)
+    model = open_model(MODEL)
+    manifest = partition_plan(plan, model, out)
+    return bind(plan, manifest, model, peers(plan.metrics.devices), recorder, MASTER, epoch=3)
 
 
 def test_tables_are_complete_and_consistent(plans: list[Plan], tmp_path: Path) -> None:
@@ -100,12 +100,12 @@ def test_destinations_follow_replicas_windows_and_shards(plans: list[Plan], tmp_
 
 def test_bind_refuses_too_few_devices_and_an_unknown_recorder(plans: list[Plan], tmp_path: Path) -> None:
     plan = plans[-1]
-    _, blocks = open_model(MODEL)
-    manifest = partition_plan(plan, blocks, MODEL, tmp_path)
+    model = open_model(MODEL)
+    manifest = partition_plan(plan, model, tmp_path)
     with pytest.raises(UserError, match="needs"):
-        bind(plan, manifest, find_spec(MODEL), peers(plan.metrics.devices - 1), "pi0", MASTER, 1)
+        bind(plan, manifest, model, peers(plan.metrics.devices - 1), "pi0", MASTER, 1)
     with pytest.raises(UserError, match="recorder 'cam9'"):
-        bind(plan, manifest, find_spec(MODEL), peers(plan.metrics.devices), "cam9", MASTER, 1)
+        bind(plan, manifest, model, peers(plan.metrics.devices), "cam9", MASTER, 1)
 
 
 def run_table(table: TaskTable, directory: Path, frames: list[np.ndarray]) -> dict[int, dict[str, np.ndarray]]:
@@ -172,15 +172,16 @@ def test_running_the_table_equals_the_stream_reference(plans: list[Plan], tmp_pa
 
 def test_a_model_whose_input_is_not_called_frame(fc_bound_profile: Profile, tmp_path: Path) -> None:
     """alexnet's input is `image`: the camera's tensor is still the recorder's camera/frame."""
-    model, spec = "alexnet-tiny", find_spec("alexnet-tiny")
-    _, blocks = open_model(model)
+    model = open_model("alexnet-tiny")
+    spec = model.spec
+    assert spec is not None
     camera = SyntheticCamera(seed=2)
     frames = [preprocess(camera.read(), spec.input.shape) for _ in range(4)]
     reference = {r.tag: next(iter(r.outputs.values())) for r in StreamReference(build_model(spec)).run(frames)}
     for plan in plan_model(model, fc_bound_profile, 4).plans:
         out = tmp_path / f"n{plan.n}"
-        manifest = partition_plan(plan, blocks, model, out)
-        table = bind(plan, manifest, spec, peers(plan.metrics.devices), "pi0", MASTER, epoch=1)
+        manifest = partition_plan(plan, model, out)
+        table = bind(plan, manifest, model, peers(plan.metrics.devices), "pi0", MASTER, epoch=1)
         got = run_table(table, out, frames)
         assert sorted(got) == sorted(reference)
         for tag, want in reference.items():
