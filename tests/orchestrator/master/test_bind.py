@@ -12,10 +12,12 @@ import numpy as np
 import pytest
 
 from orchestrator.master import bind, partition_plan
+from orchestrator.master._bind import seat_artifacts
 from orchestrator.planner import Plan, plan_model
 from orchestrator.profile import Profile
 from orchestrator.toolchain import StreamReference, open_model
 from orchestrator.toolchain.zoo import build_model, find_spec
+from worker.agent import artifacts_of
 from worker.camera import SyntheticCamera, preprocess
 from worker.errors import UserError
 from worker.executor import Runner, load_model
@@ -96,6 +98,17 @@ def test_destinations_follow_replicas_windows_and_shards(plans: list[Plan], tmp_
                 assert table.owner(route.stage, tag) in replicas
                 assert len(replicas) == min(route.window, to.replicas)
                 assert len(seats) == len(replicas) * to.shards
+
+
+def test_seat_artifacts_of_a_plan_are_those_its_bound_table_loads(plans: list[Plan], tmp_path: Path) -> None:
+    """What the master expects each seat to hold (plan + manifest) is what the agents load (the table)."""
+    model = open_model(MODEL)
+    assert any(d.shards > 1 for p in plans for d in p.details), "expected a plan with a split stage"
+    for plan in plans:
+        manifest = partition_plan(plan, model, tmp_path / f"n{plan.n}")
+        table = bind(plan, manifest, model, peers(plan.metrics.devices), "pi0", MASTER, epoch=1)
+        assert seat_artifacts(plan, manifest) == [frozenset(artifacts_of(table, s)) for s in table.seats], \
+            plan.layout()
 
 
 def test_bind_refuses_too_few_devices_and_an_unknown_recorder(plans: list[Plan], tmp_path: Path) -> None:
