@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from worker.errors import UserError
+from worker.stream import Window
 from worker.table import CAMERA_FRAME, InputSpec, Peer, Route, Seat, StageSpec, TaskSpec, TaskTable
 
 from ..planner import Plan, StagePlan
@@ -55,12 +56,16 @@ def _stages(plan: Plan, manifest: Manifest, model: Model) -> list[StageSpec]:
             made.update(f"{task.block}/{ref.name}" for ref in task.outputs)
         for name in made:
             producer.setdefault(name, index)
-        split = next((t for t in tasks if t.shards), None)
         stages.append(StageSpec(index, detail.name, detail.replicas, detail.shards, detail.recorder,
-                                tuple(_task_spec(t) for t in tasks),
-                                tuple(s.artifact.sha256 for s in split.shards) if split else (),
+                                tuple(_task_spec(t) for t in tasks), _shard_artifacts(tasks),
                                 tuple(feeds), (), tuple(sorted(made & model.results))))
     return stages
+
+
+def _shard_artifacts(tasks: Sequence[Task]) -> tuple[str, ...]:
+    """The artifacts of the stage's split task, one per shard (none when no task is split)."""
+    split = next((t for t in tasks if t.shards), None)
+    return tuple(s.artifact.sha256 for s in split.shards) if split else ()
 
 
 def _feeds(task: Task, index: int, model: Model, producer: dict[str, int], made: set[str],
@@ -71,13 +76,13 @@ def _feeds(task: Task, index: int, model: Model, producer: dict[str, int], made:
         qualified = f"{task.block}/{ref.name}"
         edge = model.block_input(task.block, ref.name)
         sent_as = model.passes(edge.source) if edge else qualified
-        if sent_as not in producer and sent_as not in made:
+        source = index if sent_as in made else producer.get(sent_as)
+        if source is None:
             raise UserError(f"plan and partition disagree: nothing produces {sent_as} for {task.name}")
-        source = index if sent_as in made else producer[sent_as]
         if source != index or edge is not None:
-            window = edge.window if edge else None
-            feeds.append(InputSpec(qualified, sent_as, source, window.size if window else 1,
-                                   window.stride if window else 1, window.mode if window else "stack",
+            # Received from another stage, or assembled from a window of our own values.
+            window = edge.window if edge else Window()
+            feeds.append(InputSpec(qualified, sent_as, source, window.size, window.stride, window.mode,
                                    plan.details[source].shards if source != index else 1))
     return feeds
 

@@ -35,7 +35,7 @@ class Chairs:
 
     def __init__(self, master: Master) -> None:
         self.master = master
-        self.last_problem = ""
+        self.last_reason = ""
         self._seat_artifacts: dict[str, list[frozenset[str]]] = {}
 
     async def async_play(self, events: Sequence[Event]) -> None:
@@ -51,10 +51,10 @@ class Chairs:
         for s in m.streams.values():
             known = m.fleet.device(s.camera)
             if s.active and (s.camera not in alive or not alive[s.camera].camera):
-                self.last_problem = f"{s.camera} is not an alive device with a camera"
+                self.last_reason = f"{s.camera} is not an alive device with a camera"
                 # A camera may speak before its advertisement is resolved: it starts when it joins.
                 (log.warning if known is not None else log.info)("motion on %s waits: %s", s.camera,
-                                                                 self.last_problem)
+                                                                 self.last_reason)
         current = {p.device: s.camera for s in m.streams.values() if s.current for p in s.current.table.devices}
         scales = {name: m.contention.scale(name) for name in alive}
         shares = share(scales, [StreamDemand(s.camera, m.cluster.game.priority(s.camera), useful) for s in active],
@@ -92,8 +92,8 @@ class Chairs:
         choice = choose(ordered, plans.plan, self.seat_artifacts, {d: m.fleet.held(d) for d in ordered},
                         m.artifact_sizes, scales)
         if choice is None:
-            self.last_problem = f"no plan for {len(devices)} devices: {plans.reasons[len(devices) - 1]}"
-            log.error("stream %s: %s", stream.camera, self.last_problem)
+            self.last_reason = f"no plan for {len(devices)} devices: {plans.reasons[len(devices) - 1]}"
+            log.error("stream %s: %s", stream.camera, self.last_reason)
             return None, False
         order = choice.seating.order
         old = stream.current
@@ -172,8 +172,8 @@ class Chairs:
         m = self.master
         failed = [a for a in acks.values() if not a.ok]
         if failed:
-            self.last_problem = "; ".join(f"{a.device}: {a.detail}" for a in failed)
-            log.error("stream %s cannot run epoch %d: %s", stream.camera, run.epoch, self.last_problem)
+            self.last_reason = "; ".join(f"{a.device}: {a.detail}" for a in failed)
+            log.error("stream %s cannot run epoch %d: %s", stream.camera, run.epoch, self.last_reason)
             if stream.current is run:
                 m.deliver(stream.release())
             epoch = m.next_epoch()

@@ -182,7 +182,7 @@ class Master:
                 return stream.current.table
             if self._events.empty():
                 break
-        raise UserError(f"stream {recorder} got no table: {self._chairs.last_problem or 'no devices'}")
+        raise UserError(f"stream {recorder} got no table: {self._chairs.last_reason or 'no devices'}")
 
     async def _async_games(self) -> None:
         while True:

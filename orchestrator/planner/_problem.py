@@ -20,7 +20,7 @@ from worker.errors import UserError
 from worker.graph import Graph
 
 from ..profile import LayerTiming, ModelTimings, Profile
-from ..toolchain.analysis import main_op, op_macs, shard_problem, shard_units
+from ..toolchain.analysis import main_op, op_macs, shard_units, why_not_shardable
 from ..toolchain.model import Model
 from ..toolchain.source import SourceBlock
 
@@ -192,7 +192,7 @@ def _layer_unit(graph: Graph, li: int, block: str, rate: float, profile: Profile
     out = graph.tensors[graph.operators[ops[-1]].outputs[0]].nbytes
     m = main_op(graph, li)
     kmax = 1
-    if not shard_problem(graph, li):
+    if not why_not_shardable(graph, li):
         kmax = max(1, min(max_shards, shard_units(graph, li)))
     measured: LayerTiming | None = timings.layers.get(layer.name) if timings else None
     if measured is not None and (measured.macs != macs or measured.weight_bytes != weights):

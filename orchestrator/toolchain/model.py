@@ -20,19 +20,10 @@ from worker.table import CAMERA_FRAME
 
 from .analysis import LayerStats, layer_stats
 from .source import SourceBlock, blocks_of_file, blocks_of_model
-from .spec import ModelSpec
+from .spec import InputSpec, ModelSpec
 from .zoo import BuiltModel, build_model, find_spec
 
 FILE_INPUT = "frame"   # what a .tflite's camera input is called (it has no spec to name it)
-
-
-@dataclass(frozen=True)
-class CameraInput:
-    """The camera-side input of the model: one tensor per tag."""
-
-    name: str
-    shape: tuple[int, ...]
-    fps: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -54,7 +45,7 @@ class Model:
 
     name: str
     source: str
-    input: CameraInput
+    input: InputSpec                              # the camera-side input: one tensor per tag
     blocks: tuple[SourceBlock, ...]
     inputs: Mapping[str, tuple[BlockInput, ...]]   # block -> what it reads
     outputs: tuple[str, ...]                       # blocks whose outputs are the results
@@ -124,18 +115,17 @@ def model_of(built: BuiltModel, source: str = "") -> Model:
     """The Model of a built spec (``source``: how it was named, default its spec file)."""
     spec = built.spec
     inputs = {b.name: tuple(BlockInput(e.source, e.source, e.window) for e in b.inputs) for b in spec.blocks}
-    camera = CameraInput(spec.input.name, tuple(spec.input.shape), spec.input.fps)
-    return Model(spec.name, source or spec.source, camera, tuple(blocks_of_model(built)), inputs, spec.outputs,
+    return Model(spec.name, source or spec.source, spec.input, tuple(blocks_of_model(built)), inputs, spec.outputs,
                  4 * int(np.prod(spec.input.shape)), spec, built)
 
 
 def _from_file(path: Path) -> Model:
     """A single .tflite: one block named after the file, every input of it the camera's."""
     (block,) = blocks_of_file(path)
-    camera = CameraInput(FILE_INPUT, tuple(block.inputs[0].shape) if block.inputs else ())
+    camera = InputSpec(FILE_INPUT, tuple(block.inputs[0].shape) if block.inputs else ())
     inputs = {block.name: tuple(BlockInput(ref.name, FILE_INPUT) for ref in block.inputs)}
     return Model(path.stem, str(path), camera, (block,), inputs, (block.name,),
                  sum(ref.nbytes for ref in block.inputs))
 
 
-__all__ = ["FILE_INPUT", "BlockInput", "CameraInput", "Model", "model_of", "open_model"]
+__all__ = ["FILE_INPUT", "BlockInput", "Model", "model_of", "open_model"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import fastavro
@@ -14,7 +15,7 @@ import pytest
 from orchestrator.master import bind, partition_plan
 from orchestrator.master._bind import seat_artifacts
 from orchestrator.planner import Plan, plan_model
-from orchestrator.profile import Profile
+from orchestrator.profile import Profile, find_profile
 from orchestrator.toolchain import StreamReference, open_model
 from orchestrator.toolchain.zoo import build_model, find_spec
 from worker.agent import artifacts_of
@@ -199,3 +200,22 @@ def test_a_model_whose_input_is_not_called_frame(fc_bound_profile: Profile, tmp_
         assert sorted(got) == sorted(reference)
         for tag, want in reference.items():
             np.testing.assert_allclose(next(iter(got[tag].values())), want, rtol=1e-5, atol=1e-6)
+
+
+def test_a_tflite_file_binds_and_equals_the_whole_file(third_party: Callable[[str], Path], tmp_path: Path) -> None:
+    """A .tflite's inputs, whatever they are called, are the camera's frame on every plan."""
+    path = third_party("face_detection_short_range")
+    model = open_model(path)
+    camera = SyntheticCamera(seed=1)
+    frames = [preprocess(camera.read(), model.input.shape) for _ in range(2)]
+    whole = load_model(path)
+    plans = [p for p in plan_model(model, find_profile("rpi3"), 3).plans if p is not None]
+    assert len({p.layout() for p in plans}) > 1, "expected plans that cut the file"
+    for plan in plans:
+        out = tmp_path / f"n{plan.n}"
+        table = bind(plan, partition_plan(plan, model, out), model, peers(plan.metrics.devices), "pi0", MASTER, 1)
+        got = run_table(table, out, frames)
+        assert sorted(got) == [0, 1], plan.layout()
+        for tag, frame in enumerate(frames):
+            for name, want in whole.run({whole.inputs[0].name: frame}).items():
+                np.testing.assert_allclose(got[tag][f"{path.stem}/{name}"], want, rtol=1e-5, atol=1e-6)
