@@ -104,7 +104,8 @@ def synthetic(kind: str, size: int, seed: int = 0) -> np.ndarray:
 
 def model_activations(model: str, count: int = REAL_TENSORS) -> list[Sample]:
     """The ``count`` largest activations between layers of ``model``'s first block on a synthetic frame."""
-    blocks = open_model(model).blocks
+    loaded = open_model(model)
+    blocks = loaded.blocks
     block, graph = next(((b, b.graph) for b in blocks if b.graph is not None), (None, None))
     if block is None or graph is None or len(block.inputs) != 1:
         raise UserError(f"--model {model}: expected a model whose first layered block has one input")
@@ -112,7 +113,7 @@ def model_activations(model: str, count: int = REAL_TENSORS) -> list[Sample]:
     value = preprocess(SyntheticCamera(seed=0).read(), tuple(block.inputs[0].shape))
     found: list[Sample] = []
     with tempfile.TemporaryDirectory() as tmp:
-        manifest = partition([block], name, Path(tmp), cuts, {}, progress=False)
+        manifest = partition([block], loaded.name, Path(tmp), cuts, {}, progress=False)
         for task in manifest.tasks:
             if task.artifact is None or len(task.inputs) != 1 or len(task.outputs) != 1:
                 break  # a branching block: the chain of single tensors ends here

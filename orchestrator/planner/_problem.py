@@ -9,11 +9,8 @@ window edge between blocks makes its consumers keep the last W values.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-
-import numpy as np
 
 from worker.cluster import CodecSettings
 from worker.errors import UserError
