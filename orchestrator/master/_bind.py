@@ -146,10 +146,11 @@ def _with_routes(stages: list[StageSpec], codecs: Sequence[str]) -> list[StageSp
 def seat_keys(stages: Plan | Sequence[StagePlan] | Sequence[StageSpec]) -> list[tuple[int, int, int]]:
     """(stage, replica, shard) of every seat in seat order: the recorder's, then every later stage's
     replicas, each with its shards."""
-    stages = stages.details if isinstance(stages, Plan) else stages
+    details = stages.details if isinstance(stages, Plan) else stages
+    shapes = [(s.replicas, s.shards) for s in details]
     keys = [(0, 0, 0)]
-    for index, s in enumerate(stages[1:], start=1):
-        keys += [(index, r, k) for r in range(s.replicas) for k in range(s.shards)]
+    for index, (replicas, shards) in enumerate(shapes[1:], start=1):
+        keys += [(index, r, k) for r in range(replicas) for k in range(shards)]
     return keys
 
 
