@@ -11,8 +11,7 @@ import sys
 
 from orchestrator.planner import CostModel, Stage, build_problem, plan_problem
 from orchestrator.profile import find_profile
-from orchestrator.toolchain.source import open_model
-from orchestrator.toolchain.zoo import find_spec
+from orchestrator.toolchain import open_model
 
 # (model, figure, [(first unit, last unit, replicas, shards), ...])
 LAYOUTS = [
@@ -53,8 +52,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     for model, figure, layout in LAYOUTS:
         if model not in problems:
-            name, blocks = open_model(model)
-            problems[model] = build_problem(name, blocks, find_spec(model), profile)
+            problems[model] = build_problem(open_model(model), profile)
         problem = problems[model]
         cost = CostModel(problem)
         index = {u.name: i for i, u in enumerate(problem.units)}

@@ -21,7 +21,7 @@ from worker.errors import UserError
 from ..master import LocalCluster, Report, Verdict, async_run, verify_runs
 from ..planner import CostModel, PlanSet, build_problem, codec_facts, make_plan, plan_problem
 from ..profile import LinkModel, Profile, find_profile
-from ..toolchain.source import open_model, spec_of
+from ..toolchain.model import open_model
 from ..toolchain.spec import ModelSpec
 from ..toolchain.zoo import build_model, find_spec
 from ._codec_args import codec_section
@@ -52,10 +52,10 @@ def shared_link(profile: Profile, mbps: float) -> Profile:
 
 def link_plans(model: str, profile: Profile, devices: int, codecs: CodecSettings) -> list[tuple[str, PlanSet]]:
     """The plan sets to run: the planner's without codecs, the codec plan's layout sent raw, the codec plan."""
-    name, blocks = open_model(model)
-    problem = build_problem(name, blocks, spec_of(model), profile)
+    loaded = open_model(model)
+    problem = build_problem(loaded, profile)
     raw = plan_problem(problem, devices)
-    coded = plan_problem(replace(problem, codecs=codecs, codec_facts=codec_facts(problem, model, codecs)), devices)
+    coded = plan_problem(replace(problem, codecs=codecs, codec_facts=codec_facts(problem, loaded, codecs)), devices)
     best = coded.plan(devices)
     if raw.plan(devices) is None or best is None:
         raise UserError(f"--link-model {model}: no plan for {devices} devices on profile {profile.name}")

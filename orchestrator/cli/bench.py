@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..planner import PlanSet, build_problem, draw_ips, plan_problem
 from ..profile import find_profile
-from ..toolchain.source import open_model
+from ..toolchain.model import open_model
 from ..toolchain.zoo import builtin_models, find_spec
 from . import bench_chairs, bench_codec, bench_lab, bench_lab_faults, bench_pipeline, bench_ray, bench_wire
 from ._table import format_table
@@ -43,8 +43,7 @@ def _planner(args: argparse.Namespace) -> int:
     timings, ratios, plansets = [], {}, []
     for i, name in enumerate(models, 1):
         print(f"[{i}/{len(models)}] {name}: building and reading the model ...", file=sys.stderr, flush=True)
-        model, blocks = open_model(name)
-        problem = build_problem(model, blocks, find_spec(name), profile)
+        problem = build_problem(open_model(name), profile)
         best: dict[str, float] = {}
         result: dict[str, PlanSet] = {}
         for algorithm in ("optimal", "paper"):

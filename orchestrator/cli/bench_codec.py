@@ -28,11 +28,12 @@ from worker.wire import CODECS, TensorBatch, decode, encode_parts, encode_tensor
 
 from ..profile import relu_like
 from ..toolchain.partition import partition
-from ..toolchain.source import open_model
+from ..toolchain.model import open_model
 from ._codec_args import add_codec_arguments, codec_settings
 from ._codec_link import link_table, run_link_benchmark
 from ._table import format_table, human_bytes
-from .bench_wire import best_seconds, parse_size
+from ._timing import best_seconds
+from .bench_wire import parse_size
 
 DEFAULT_SIZES = ("16KB", "256KB", "4MB")
 DEFAULT_MODEL = "alexnet-tiny"
@@ -102,7 +103,8 @@ def synthetic(kind: str, size: int, seed: int = 0) -> np.ndarray:
 
 def model_activations(model: str, count: int = REAL_TENSORS) -> list[Sample]:
     """The ``count`` largest activations between layers of ``model``'s first block on a synthetic frame."""
-    name, blocks = open_model(model)
+    loaded = open_model(model)
+    blocks = loaded.blocks
     block, graph = next(((b, b.graph) for b in blocks if b.graph is not None), (None, None))
     if block is None or graph is None or len(block.inputs) != 1:
         raise UserError(f"--model {model}: expected a model whose first layered block has one input")
@@ -110,7 +112,7 @@ def model_activations(model: str, count: int = REAL_TENSORS) -> list[Sample]:
     value = preprocess(SyntheticCamera(seed=0).read(), tuple(block.inputs[0].shape))
     found: list[Sample] = []
     with tempfile.TemporaryDirectory() as tmp:
-        manifest = partition([block], name, Path(tmp), cuts, {}, progress=False)
+        manifest = partition([block], loaded.name, Path(tmp), cuts, {}, progress=False)
         for task in manifest.tasks:
             if task.artifact is None or len(task.inputs) != 1 or len(task.outputs) != 1:
                 break  # a branching block: the chain of single tensors ends here

@@ -17,8 +17,8 @@ from ..master import Device, Master, Report, async_run
 from ..planner import build_problem, plan_problem
 from ..profile import find_profile
 from ..report import PipelineBenchmark
-from ..toolchain.source import open_model
-from ..toolchain.zoo import build_model, find_spec
+from ..toolchain.model import open_model
+from ..toolchain.zoo import find_spec
 from .bench_pipeline import check_writable, host_cores, parse_devices, print_run, record_run, single_process_ips
 from .report import runs_table
 
@@ -49,8 +49,7 @@ def _lab(args: argparse.Namespace) -> int:
     spec = find_spec(args.model)
     host = find_profile(args.profile)
     fps = args.fps or spec.input.fps
-    name, blocks = open_model(args.model)
-    build_model(spec)
+    model = open_model(args.model)
     steps = 1 + len(sizes)
     print(f"[1/{steps}] {spec.name}: one LiteRT process on the host, {args.seconds:g} s ...", file=sys.stderr,
           flush=True)
@@ -63,7 +62,7 @@ def _lab(args: argparse.Namespace) -> int:
         try:
             rtt = lab.measure_rtt()[1] / 1000
             profile = lab_profile(host, lab_spec, rtt)
-            problem = build_problem(name, blocks, spec, profile, fps=fps)
+            problem = build_problem(model, profile, fps=fps)
             plans = plan_problem(problem, n)
             plan = plans.plan(n)
             if plan is None:

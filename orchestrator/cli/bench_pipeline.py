@@ -21,7 +21,7 @@ from ..planner import Plan, build_problem, plan_problem
 from ..profile import Profile, find_profile
 from ..report import PipelineBenchmark, PipelineRun
 from ..toolchain.reference import StreamReference
-from ..toolchain.source import open_model
+from ..toolchain.model import open_model
 from ..toolchain.spec import ModelSpec
 from ..toolchain.zoo import build_model, find_spec
 from ._table import format_table
@@ -61,11 +61,11 @@ def _pipeline(args: argparse.Namespace) -> int:
     sizes = parse_devices(args.devices)
     if args.json is not None:
         check_writable(args.json)
+    model = open_model(args.model)
     spec = find_spec(args.model)
     profile = find_profile(args.profile)
-    fps = args.fps or spec.input.fps
-    name, blocks = open_model(args.model)
-    problem = build_problem(name, blocks, spec, profile, fps=fps)
+    fps = args.fps or model.input.fps
+    problem = build_problem(model, profile, fps=fps)
     # Planned before the long runs, so a size with no plan fails at once.
     plans = plan_problem(problem, max(sizes))
     for n in sizes:

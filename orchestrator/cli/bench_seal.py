@@ -12,6 +12,7 @@ import sys
 from worker.wire import AEAD, HEADER_BYTES, MAC, Session, TensorBatch, decode, encode_parts
 
 from ._table import format_table, human_bytes
+from ._timing import best_seconds
 
 TARGET_SIZE = 4_000_000
 TARGET_RATIO = 0.25        # aead at least a quarter of memcpy's speed (issue 17)
@@ -22,7 +23,6 @@ _SECRET = b"mchair bench: not a cluster secret"
 
 def print_seal_table(batches: dict[int, TensorBatch], budget: float) -> bool:
     """Print the table for each size's batch; True when aead meets the target at TARGET_SIZE (or it was not measured)."""
-    from .bench_wire import best_seconds   # bench_wire imports this module to print the table
 
     rows, ratios = [], {}
     for i, (size, batch) in enumerate(batches.items(), 1):
@@ -53,7 +53,6 @@ def _session(mode: str) -> Session:
 
 
 def _sender_seconds(batch: TensorBatch, mode: str, budget: float) -> float:
-    from .bench_wire import best_seconds
 
     if mode == "raw":
         return best_seconds(lambda: encode_parts(batch, _SECRET), budget)
@@ -62,7 +61,6 @@ def _sender_seconds(batch: TensorBatch, mode: str, budget: float) -> float:
 
 
 def _receiver_seconds(batch: TensorBatch, mode: str, budget: float) -> float:
-    from .bench_wire import best_seconds
 
     parts = encode_parts(batch, _SECRET)
     if mode == "raw":

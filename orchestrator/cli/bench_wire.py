@@ -34,6 +34,7 @@ from worker.wire import (
 )
 
 from ._table import format_table, human_bytes
+from ._timing import best_seconds
 from .bench_seal import print_seal_table
 
 DEFAULT_SIZES = ("1KB", "16KB", "256KB", "4MB", "8MB")
@@ -42,7 +43,6 @@ TARGET_RATIO = 0.5
 _UNITS = {"": 1, "B": 1, "K": 1000, "KB": 1000, "M": 1000**2, "MB": 1000**2, "G": 1000**3, "GB": 1000**3}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMG]?B?)\s*$", re.IGNORECASE)
 BENCH_SECRET = b"mchair bench: not a cluster secret"   # the hop's two processes share it
-_BATCH_S = 0.005  # one timed batch; the best batch mean is kept, so a stray pause costs nothing
 
 
 def add_benchmarks(bsub: argparse._SubParsersAction) -> None:
@@ -75,21 +75,6 @@ def _batch(size: int) -> TensorBatch:
     return TensorBatch(epoch=1, stream="cam0", tag=0, source="bench", tensors=(Tensor.from_array("x", values),))
 
 
-def best_seconds(fn: Callable[[], object], budget: float) -> float:
-    """Best mean time of one call over batches filling ``budget`` seconds."""
-    fn()  # warm-up: first-touch page faults, fastavro's schema caches
-    start = time.perf_counter()
-    fn()
-    once = max(time.perf_counter() - start, 1e-7)
-    per_batch = max(1, int(_BATCH_S / once))
-    best, deadline = float("inf"), time.perf_counter() + budget
-    while True:
-        start = time.perf_counter()
-        for _ in range(per_batch):
-            fn()
-        best = min(best, (time.perf_counter() - start) / per_batch)
-        if time.perf_counter() >= deadline:
-            return best
 
 
 def _wire(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from worker.executor import BACKENDS
 
 from ..master import LocalCluster, async_run, verify_runs
 from ..profile import find_profile
+from ..toolchain.model import model_of
 from ..toolchain.reference import StreamReference
 from ..toolchain.zoo import build_model, find_spec
 from ._codec_args import add_codec_arguments, codec_section, codec_settings
@@ -53,7 +54,7 @@ async def _run_cluster(args: argparse.Namespace) -> int:
     spec = find_spec(args.model)
     profile = find_profile(args.profile)
     print(f"building {spec.name} (cached after the first run) ...", file=sys.stderr, flush=True)
-    build_model(spec)
+    model = model_of(build_model(spec), args.model)
     # The stream starts once every agent is found (the synthetic video's motion would start it on the
     # first, then re-seat it as the others join): the figures are then those of the whole cluster.
     # `mchair bench reassign` and tests/orchestrator/master/test_chairs.py play the game itself.
@@ -63,7 +64,7 @@ async def _run_cluster(args: argparse.Namespace) -> int:
         "codecs": codec_section(codecs)})
     print(f"starting {args.devices} agents on 127.0.0.1 (logs in {args.work_dir / 'logs'}) ...", file=sys.stderr,
           flush=True)
-    master, devices = await local.async_start_with_master(args.model, profile)
+    master, devices = await local.async_start_with_master(model, profile)
     try:
         print(f"found {', '.join(d.peer.device for d in devices)} with zeroconf; planning with profile "
               f"{profile.name} and assigning (artifacts go over TCP) ...", file=sys.stderr, flush=True)

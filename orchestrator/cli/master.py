@@ -16,6 +16,7 @@ from worker.errors import UserError
 from ..master import Device, Master, Report, async_watch, stream_figures
 from ..planner import ALGORITHMS
 from ..profile import find_profile
+from ..toolchain.model import open_model
 from . import _ray_master
 from ._codec_args import add_codec_arguments, codec_settings
 from ._table import format_table
@@ -58,7 +59,7 @@ def _run(args: argparse.Namespace) -> int:
         master = asyncio.run(_ray_master.async_serve_ray(args, profile, lambda m, d: _play(args, m, d)))
         print(format_streams(master))
         return 0
-    master = Master(cluster, args.model, profile, args.work_dir, args.algorithm, fps=args.fps)
+    master = Master(cluster, open_model(args.model), profile, args.work_dir, args.algorithm, fps=args.fps)
     try:
         asyncio.run(_serve(args, master))
     except KeyboardInterrupt:

@@ -13,11 +13,10 @@ from worker.executor import BACKENDS
 from worker.wire import CODECS, parse_codec
 
 from ..toolchain.activations import CutSizes
-from ..toolchain.analysis import layer_stats
 from ..toolchain.check import TOLERANCE, check_partition
 from ..toolchain.manifest import load_manifest
 from ..toolchain.partition import balanced_cuts, partition, resolve_cuts, resolve_shards
-from ..toolchain.source import SourceBlock, open_model
+from ..toolchain.model import Model, open_model
 from ..toolchain.zoo import build_model, find_spec
 from ._table import format_table, human_bytes
 
@@ -78,14 +77,15 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    name, blocks = open_model(args.model, seed=args.seed)
-    sizes = _codec_sizes(args, blocks) if args.codec else None
+    model = open_model(args.model, seed=args.seed)
+    name, blocks = model.name, model.blocks
+    sizes = _codec_sizes(args, model) if args.codec else None
     report = []
     for block in blocks:
         if block.graph is None:
             report.append({"block": block.name, "builtin": block.builtin, "layers": []})
             continue
-        stats = layer_stats(block.graph)
+        stats = model.layers(block.name)
         coded = [sizes.cut_bytes(block, s.index) for s in stats] if sizes else []
         layers = [asdict(s) for s in stats]
         for layer, nbytes in zip(layers, coded):
@@ -111,7 +111,7 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _codec_sizes(args: argparse.Namespace, blocks: list[SourceBlock]) -> CutSizes:
+def _codec_sizes(args: argparse.Namespace, model: Model) -> CutSizes:
     try:
         parse_codec(args.codec)
     except ValueError as exc:
@@ -120,11 +120,12 @@ def _codec_sizes(args: argparse.Namespace, blocks: list[SourceBlock]) -> CutSize
         raise UserError(f"--frames {args.frames}: expected at least 1")
     print(f"running {args.model} on {args.frames} result(s) of synthetic camera frames to size its cuts in "
           f"{args.codec} ...", file=sys.stderr, flush=True)
-    return CutSizes(args.model, blocks, args.codec, args.frames)
+    return CutSizes(model, args.codec, args.frames)
 
 
 def _partition(args: argparse.Namespace) -> int:
-    name, blocks = open_model(args.model, seed=args.seed, weights=args.weights)
+    model = open_model(args.model, weights=args.weights, seed=args.seed)
+    name, blocks = model.name, list(model.blocks)
     shards: dict[str, int] = {}
     for item in args.shard:
         layer, _, k = item.partition("=")

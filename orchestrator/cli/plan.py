@@ -11,6 +11,7 @@ from worker.errors import UserError
 
 from ..planner import ALGORITHMS, DEFAULT_MAX_SHARDS, Plan, PlanSet, draw_ips, draw_plan, plan_model
 from ..profile import find_profile
+from ..toolchain.model import open_model
 from ._codec_args import add_codec_arguments, codec_settings
 from ._table import format_table, human_bytes
 
@@ -47,7 +48,7 @@ def _plan(args: argparse.Namespace) -> int:
         if value is not None and value <= 0:
             raise UserError(f"{flag} {value:g}: expected a positive number")
     profile = find_profile(args.profile)
-    plans = plan_model(args.model, profile, args.devices, args.algorithm, args.latency_bound, args.memory,
+    plans = plan_model(open_model(args.model), profile, args.devices, args.algorithm, args.latency_bound, args.memory,
                        args.max_shards, codecs=codec_settings(args))
     if all(p is None for p in plans.plans):
         raise UserError(f"{args.model} on {profile.name}: no plan for 1..{args.devices} devices: {plans.reasons[-1]}")

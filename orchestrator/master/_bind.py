@@ -1,8 +1,9 @@
 """Bind a plan to devices: the task table the master sends in an Assign.
 
 The plan says which units go together; the partition (made with the plan's cuts and shards)
-says which artifacts hold them; the spec says which windows join the blocks. Devices take the
-seats in order, the recording device always the recorder's.
+says which artifacts hold them; the model says what each block reads and through which window.
+Binding only finds, stage by stage, which earlier stage makes each value a stage reads. Devices
+take the seats in order, the recording device always the recorder's.
 """
 
 from __future__ import annotations
@@ -11,20 +12,27 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from worker.errors import UserError
-from worker.runtime import CAMERA_FRAME
-from worker.wire import InputSpec, Peer, Route, Seat, StageSpec, TaskSpec, TaskTable
+from worker.stream import Window
+from worker.wire import CAMERA_FRAME, InputSpec, Peer, Route, Seat, StageSpec, TaskSpec, TaskTable
 
 from ..planner import Plan, StagePlan
 from ..toolchain.manifest import Manifest, Task
+from ..toolchain.model import Model
 from ..toolchain.partition import partition, resolve_cuts, resolve_shards
-from ..toolchain.source import SourceBlock
-from ..toolchain.spec import ModelSpec
 
 
-def bind(plan: Plan, manifest: Manifest, spec: ModelSpec | None, devices: Sequence[Peer], recorder: str,
+def bind(plan: Plan, manifest: Manifest, model: Model, devices: Sequence[Peer], recorder: str,
          master: Peer, epoch: int, buffer: int = 64, almost_full: int = 48, fps: float | None = None) -> TaskTable:
     """The task table of ``plan`` on ``devices``; ``recorder`` (one of them) records the stream (at
-    ``fps``, else the spec's frame rate)."""
+    ``fps``, else the model's frame rate)."""
+    names = _check_devices(plan, devices, recorder)
+    stages = _with_routes(_stages(plan, manifest, model), [d.codec for d in plan.details])
+    return TaskTable(epoch, manifest.model, recorder, fps or model.input.fps, model.input.shape, master,
+                     tuple(devices), tuple(stages), _seats(stages, names, recorder), buffer, almost_full)
+
+
+def _check_devices(plan: Plan, devices: Sequence[Peer], recorder: str) -> list[str]:
+    """The devices' names; UserError unless they are enough, unique, and include the recorder."""
     if plan.metrics.devices > len(devices):
         raise UserError(f"the plan for {plan.n} devices needs {plan.metrics.devices}, {len(devices)} given")
     names = [d.device for d in devices]
@@ -32,64 +40,83 @@ def bind(plan: Plan, manifest: Manifest, spec: ModelSpec | None, devices: Sequen
         raise UserError(f"recorder {recorder!r} is not among the devices ({', '.join(names)})")
     if len(set(names)) != len(names):
         raise UserError(f"device names must be unique: {', '.join(names)}")
-    input_name = spec.input.name if spec else "frame"
-    windows = {(b.name, e.source): e.window for b in spec.blocks for e in b.inputs} if spec else {}
-    output_blocks = set(spec.outputs) if spec else {b.name for b in manifest.blocks}
-    # What each block passes on (its first output), and what each block reads as its inputs.
-    passes = {input_name: CAMERA_FRAME}
-    reads: dict[str, set[str]] = {}
-    results = set()
-    # Graph blocks are in the manifest's sources, built-in steps only among its tasks.
-    block_io = [(b.name, b.inputs, b.outputs) for b in manifest.blocks]
-    block_io += [(t.block, t.inputs, t.outputs) for t in manifest.tasks if t.builtin]
-    for block, inputs, outputs in block_io:
-        passes[block] = f"{block}/{outputs[0].name}"
-        reads[block] = {ref.name for ref in inputs}
-        if block in output_blocks:
-            results.update(f"{block}/{ref.name}" for ref in outputs)
+    return names
 
-    producer = {CAMERA_FRAME: 0}
-    stages: list[StageSpec] = []
+
+def _stages(plan: Plan, manifest: Manifest, model: Model) -> list[StageSpec]:
+    """Every stage of ``plan`` without its routes: its tasks, what it receives, the results it makes."""
+    producer = {CAMERA_FRAME: 0}     # value -> the first stage that makes it
+    stages = []
     for index, detail in enumerate(plan.details):
-        specs, feeds = [], []
-        made = {CAMERA_FRAME} if index == 0 else set()
         tasks = _tasks_of(detail.tasks, detail.units, manifest)
+        made = {CAMERA_FRAME} if index == 0 else set()
+        feeds = []
         for task in tasks:
-            ins = tuple(f"{task.block}/{ref.name}" for ref in task.inputs)
-            outs = tuple(f"{task.block}/{ref.name}" for ref in task.outputs)
-            for qualified, ref in zip(ins, task.inputs):
-                block_input = ref.name in reads[task.block]
-                sent_as = passes[ref.name] if block_input else qualified
-                window = windows.get((task.block, ref.name)) if block_input else None
-                if sent_as not in producer and sent_as not in made:
-                    raise UserError(f"plan and partition disagree: nothing produces {sent_as} for {task.name}")
-                source = index if sent_as in made else producer[sent_as]
-                if source != index or window is not None:
-                    # Received from another stage, or assembled from a window of our own values.
-                    feeds.append(InputSpec(qualified, sent_as, source, window.size if window else 1,
-                                           window.stride if window else 1, window.mode if window else "stack",
-                                           plan.details[source].shards if source != index else 1))
-            made.update(outs)
-            split = task.shards[0].artifact.sha256 if task.shards else ""
-            specs.append(TaskSpec(task.name, task.block, task.artifact.sha256 if task.artifact else split,
-                                  task.builtin, ins, outs))
+            feeds += _feeds(task, index, model, producer, made, plan)
+            made.update(f"{task.block}/{ref.name}" for ref in task.outputs)
         for name in made:
             producer.setdefault(name, index)
-        split_task = next((t for t in tasks if t.shards), None)
-        stages.append(StageSpec(index, detail.name, detail.replicas, detail.shards, detail.recorder, tuple(specs),
-                                tuple(s.artifact.sha256 for s in split_task.shards) if split_task else (),
-                                tuple(feeds), (), tuple(sorted(made & results))))
-    stages = _with_routes(stages, [d.codec for d in plan.details])
-    frame_shape = tuple(spec.input.shape) if spec else tuple(manifest.blocks[0].inputs[0].shape)
-    fps = fps or (spec.input.fps if spec else 30.0)
-    return TaskTable(epoch, manifest.model, recorder, fps, frame_shape, master,
-                     tuple(devices), tuple(stages), _seats(stages, names, recorder), buffer, almost_full)
+        stages.append(StageSpec(index, detail.name, detail.replicas, detail.shards, detail.recorder,
+                                tuple(_task_spec(t) for t in tasks), _shard_artifacts(tasks),
+                                tuple(feeds), (), tuple(sorted(made & model.results))))
+    return stages
 
 
-def partition_plan(plan: Plan, blocks: Sequence[SourceBlock], model: str, out: Path) -> Manifest:
-    """The artifacts of ``plan``: ``blocks`` partitioned into ``out`` with the plan's cuts and shards."""
+def _shard_artifacts(tasks: Sequence[Task]) -> tuple[str, ...]:
+    """The artifacts of the stage's split task, one per shard (none when no task is split)."""
+    split = next((t for t in tasks if t.shards), None)
+    return tuple(s.artifact.sha256 for s in split.shards) if split else ()
+
+
+def _feeds(task: Task, index: int, model: Model, producer: dict[str, int], made: set[str],
+           plan: Plan) -> list[InputSpec]:
+    """The inputs of ``task`` that stage ``index`` receives from another stage or assembles from a window."""
+    feeds = []
+    for ref in task.inputs:
+        qualified = f"{task.block}/{ref.name}"
+        edge = model.block_input(task.block, ref.name)
+        sent_as = model.passes(edge.source) if edge else qualified
+        source = index if sent_as in made else producer.get(sent_as)
+        if source is None:
+            raise UserError(f"plan and partition disagree: nothing produces {sent_as} for {task.name}")
+        if source != index or edge is not None:
+            # Received from another stage, or assembled from a window of our own values.
+            window = edge.window if edge else Window()
+            feeds.append(InputSpec(qualified, sent_as, source, window.size, window.stride, window.mode,
+                                   plan.details[source].shards if source != index else 1))
+    return feeds
+
+
+def _task_spec(task: Task) -> TaskSpec:
+    """A task as the table names it: its artifact (a split task: its first shard's, which seats swap)."""
+    return TaskSpec(task.name, task.block, _artifact(task, 0), task.builtin,
+                    tuple(f"{task.block}/{ref.name}" for ref in task.inputs),
+                    tuple(f"{task.block}/{ref.name}" for ref in task.outputs))
+
+
+def _artifact(task: Task, shard: int) -> str:
+    """The sha256 of the artifact shard ``shard`` of ``task`` runs ("" for a built-in step)."""
+    if task.shards:
+        return task.shards[shard].artifact.sha256
+    return task.artifact.sha256 if task.artifact else ""
+
+
+def seat_artifacts(plan: Plan, manifest: Manifest) -> list[frozenset[str]]:
+    """The artifacts each seat of ``plan`` runs (its shard's of a split task), in seat order."""
+    out = []
+    for stage, _, shard in seat_keys(plan):
+        detail = plan.details[stage]
+        tasks = _tasks_of(detail.tasks, detail.units, manifest)
+        out.append(frozenset(_artifact(t, shard) for t in tasks) - {""})
+    return out
+
+
+def partition_plan(plan: Plan, model: Model, out: Path) -> Manifest:
+    """The artifacts of ``plan``: ``model``'s blocks partitioned into ``out`` with the plan's cuts and shards."""
     cuts, shards = plan.partition_args()
-    return partition(blocks, model, out, resolve_cuts(blocks, cuts), resolve_shards(blocks, shards), progress=False)
+    blocks = model.blocks
+    return partition(blocks, model.name, out, resolve_cuts(blocks, cuts), resolve_shards(blocks, shards),
+                     progress=False)
 
 
 def _tasks_of(parts: Sequence[tuple[str, str, str]], units: Sequence[str], manifest: Manifest) -> list[Task]:
@@ -119,10 +146,11 @@ def _with_routes(stages: list[StageSpec], codecs: Sequence[str]) -> list[StageSp
 def seat_keys(stages: Plan | Sequence[StagePlan] | Sequence[StageSpec]) -> list[tuple[int, int, int]]:
     """(stage, replica, shard) of every seat in seat order: the recorder's, then every later stage's
     replicas, each with its shards."""
-    stages = stages.details if isinstance(stages, Plan) else stages
+    details = stages.details if isinstance(stages, Plan) else stages
+    shapes = [(s.replicas, s.shards) for s in details]
     keys = [(0, 0, 0)]
-    for index, s in enumerate(stages[1:], start=1):
-        keys += [(index, r, k) for r in range(s.replicas) for k in range(s.shards)]
+    for index, (replicas, shards) in enumerate(shapes[1:], start=1):
+        keys += [(index, r, k) for r in range(replicas) for k in range(shards)]
     return keys
 
 
@@ -132,4 +160,4 @@ def _seats(stages: Sequence[StageSpec], devices: Sequence[str], recorder: str) -
     return tuple(Seat(recorder if key == (0, 0, 0) else next(others), *key) for key in seat_keys(stages))
 
 
-__all__ = ["bind", "partition_plan", "seat_keys"]
+__all__ = ["bind", "partition_plan", "seat_artifacts", "seat_keys"]

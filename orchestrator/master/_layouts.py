@@ -17,14 +17,14 @@ from worker.wire import Peer, TaskTable
 from ..planner import Plan, PlanSet, plan_model
 from ..profile import Profile
 from ..toolchain.manifest import Manifest, load_manifest
-from ..toolchain.source import open_model, spec_of
-from ._bind import bind, partition_plan
+from ..toolchain.model import Model
+from ._bind import bind, partition_plan, seat_artifacts
 
 
 class Layouts:
     """Plans for 1..n devices, partitions by layout under ``work_dir``, and the artifacts they made."""
 
-    def __init__(self, cluster: ClusterConfig, model: str, profile: Profile, work_dir: Path, algorithm: str,
+    def __init__(self, cluster: ClusterConfig, model: Model, profile: Profile, work_dir: Path, algorithm: str,
                  fps: float | None, plans: PlanSet | None) -> None:
         self.cluster, self.model, self.profile, self.work_dir = cluster, model, profile, work_dir
         self.algorithm, self.fps = algorithm, fps   # fps: the camera's rate, if not the model's
@@ -47,20 +47,19 @@ class Layouts:
     def partition(self, plan: Plan) -> tuple[Manifest, Path]:
         """The partition of ``plan``, made once per layout and kept under the work directory."""
         cuts, shards = plan.partition_args()
-        key = hashlib.sha256(repr((self.model, cuts, sorted(shards.items()))).encode()).hexdigest()[:16]
+        key = hashlib.sha256(repr((self.model.source, cuts, sorted(shards.items()))).encode()).hexdigest()[:16]
         directory = self.work_dir / "partitions" / key
         if (directory / "manifest.json").exists():
             manifest = load_manifest(directory)
         else:
-            name, blocks = open_model(self.model)
-            manifest = partition_plan(plan, blocks, name, directory)
+            manifest = partition_plan(plan, self.model, directory)
         self._artifacts.update({p.stem: p for p in directory.glob("*.tflite")})
         return manifest, directory
 
     def table(self, plan: Plan, peers: Sequence[Peer], recorder: str, master: Peer, epoch: int) -> TaskTable:
         """``plan`` bound to ``peers`` (seat order) for ``recorder``'s stream as epoch ``epoch``."""
         manifest, _ = self.partition(plan)
-        return bind(plan, manifest, spec_of(self.model), peers, recorder, master, epoch,
+        return bind(plan, manifest, self.model, peers, recorder, master, epoch,
                     self.cluster.agent.buffer, self.cluster.agent.almost_full, self.fps)
 
     def seat_artifacts(self, plan: Plan) -> list[frozenset[str]]:
@@ -68,9 +67,7 @@ class Layouts:
         key = plan.layout()
         if key not in self._seat_artifacts:
             manifest, _ = self.partition(plan)
-            placeholders = [Peer(f"seat{i}", "", 0) for i in range(plan.metrics.devices)]
-            table = bind(plan, manifest, spec_of(self.model), placeholders, "seat0", Peer("master", "", 0), 0)
-            self._seat_artifacts[key] = table_artifacts(table)
+            self._seat_artifacts[key] = seat_artifacts(plan, manifest)
         return self._seat_artifacts[key]
 
     @property

@@ -19,6 +19,7 @@ from worker.cluster import ClusterConfig, load_cluster
 from worker.errors import UserError
 
 from ..profile import Profile
+from ..toolchain.model import Model
 from ._discovery import Device, async_find_devices
 from ._master import Master
 
@@ -122,7 +123,7 @@ class LocalCluster:
                 codes.append(await process.wait())
         return codes
 
-    async def async_start_with_master(self, model: str, profile: Profile,
+    async def async_start_with_master(self, model: Model | str, profile: Profile,
                                       **options: Any) -> tuple[Master, list[Device]]:
         """A master for ``model`` (``options`` as Master takes them) on this run's cluster.yaml, then
         the agents, found with zeroconf; a UserError with their logs if some do not come up."""

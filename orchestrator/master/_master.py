@@ -43,6 +43,7 @@ from worker.wire import (
 
 from ..planner import PlanSet
 from ..profile import Profile
+from ..toolchain.model import Model, open_model
 from ._contention import Contention
 from ._discovery import Device
 from ._fleet import Fleet
@@ -62,14 +63,15 @@ log = logging.getLogger("mchair.master")
 class Master:
     """Plans, binds and assigns the streams of the cameras that see motion, and gathers their results."""
 
-    def __init__(self, cluster: ClusterConfig, model: str, profile: Profile, work_dir: Path,
+    def __init__(self, cluster: ClusterConfig, model: Model | str, profile: Profile, work_dir: Path,
                  algorithm: str = "optimal", on_result: Callable[[Inference], None] | None = None,
                  fps: float | None = None, only: Sequence[str] | None = None, plans: PlanSet | None = None) -> None:
-        self._config, self.model, self.profile, self.work_dir = cluster, model, profile, work_dir
+        self._config, self.profile, self.work_dir = cluster, profile, work_dir
+        self.model = model if isinstance(model, Model) else open_model(model)   # loaded once, kept
         self.secret = cluster.secret()
         self.peer = Peer("master", cluster.master.host, cluster.master.port)
         self.state = ClusterState()
-        self.layouts = Layouts(cluster, model, profile, work_dir, algorithm, fps, plans)
+        self.layouts = Layouts(cluster, self.model, profile, work_dir, algorithm, fps, plans)
         self.rejects = Rejects()
         self.on_result = on_result
         self.fleet = Fleet(cluster, self._on_fleet_change, only, members=self.state.members)
@@ -115,7 +117,7 @@ class Master:
     def status(self) -> Status:
         """The master's view of the cluster in one message (``mchair status``, metrics)."""
         self.state.scales = self.contention.scales()
-        return cluster_status(self.state, self._config, self.model, self.profile.name)
+        return cluster_status(self.state, self._config, self.model.source, self.profile.name)
 
     # ---- lifecycle
 
@@ -198,7 +200,7 @@ class Master:
                 return stream.current.table
             if self._events.empty():
                 break
-        raise UserError(f"stream {recorder} got no table: {self.state.problem or 'no devices'}")
+        raise UserError(f"stream {recorder} got no table: {self.state.reason or 'no devices'}")
 
     async def _async_games(self) -> None:
         while True:
@@ -228,8 +230,8 @@ class Master:
     def _apply(self, moves: Moves) -> None:
         """Do what a round decided: stop, send, start (Assign every seat), note what devices hold."""
         self.state.epoch = max(self.state.epoch, moves.epoch)
-        if moves.problem is not None:
-            self.state.problem = moves.problem
+        if moves.reason is not None:
+            self.state.reason = moves.reason
         for camera in moves.stops:
             self.deliver(self.state.streams[camera].release())
         for peer, message in moves.sends:

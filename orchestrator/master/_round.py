@@ -57,7 +57,7 @@ class Moves:
     sends: list[tuple[Peer, Message]] = field(default_factory=list)     # Release, Resume
     starts: list[tuple[str, EpochRun]] = field(default_factory=list)    # camera, its new epoch: Assign every seat
     holds: list[tuple[str, frozenset[str]]] = field(default_factory=list)  # device, artifacts it has loaded
-    problem: str | None = None                                          # why a stream got nothing
+    reason: str | None = None                                           # why a stream got nothing
 
 
 def play_round(state: ClusterState, events: Sequence[Event], game: GameSettings, tables: Tables,
@@ -73,10 +73,10 @@ def play_round(state: ClusterState, events: Sequence[Event], game: GameSettings,
                      if s.active and s.camera in alive and alive[s.camera].camera), key=lambda s: s.since)
     for s in state.streams.values():
         if s.active and (s.camera not in alive or not alive[s.camera].camera):
-            moves.problem = f"{s.camera} is not an alive device with a camera"
+            moves.reason = f"{s.camera} is not an alive device with a camera"
             # A camera may speak before its advertisement is resolved: it starts when it joins.
             (log.warning if s.camera in state.members else log.info)("motion on %s waits: %s", s.camera,
-                                                                     moves.problem)
+                                                                     moves.reason)
     current = {p.device: s.camera for s in state.streams.values() if s.current for p in s.current.table.devices}
     scales = {name: state.scale(name) for name in alive}
     shares = share(scales, [StreamDemand(s.camera, game.priority(s.camera), useful) for s in active],
@@ -107,8 +107,8 @@ def _next_run(state: ClusterState, stream: Stream, devices: Sequence[str], scale
     held = {d: frozenset(state.members[d].held) for d in ordered}
     choice = choose(ordered, plans.plan, tables.seat_artifacts, held, tables.artifact_sizes, scales)
     if choice is None:
-        moves.problem = f"no plan for {len(devices)} devices: {plans.reasons[len(devices) - 1]}"
-        log.error("stream %s: %s", stream.camera, moves.problem)
+        moves.reason = f"no plan for {len(devices)} devices: {plans.reasons[len(devices) - 1]}"
+        log.error("stream %s: %s", stream.camera, moves.reason)
         return None, False
     order = choice.seating.order
     old = stream.current
@@ -150,8 +150,8 @@ def after_acks(state: ClusterState, camera: str, run: EpochRun, acks: Mapping[st
     moves = Moves(state.epoch)
     failed = [a for a in acks.values() if not a.ok]
     if failed:
-        moves.problem = "; ".join(f"{a.device}: {a.detail}" for a in failed)
-        log.error("stream %s cannot run epoch %d: %s", camera, run.epoch, moves.problem)
+        moves.reason = "; ".join(f"{a.device}: {a.detail}" for a in failed)
+        log.error("stream %s cannot run epoch %d: %s", camera, run.epoch, moves.reason)
         if state.streams[camera].current is run:
             moves.stops.append(camera)
         moves.epoch += 1

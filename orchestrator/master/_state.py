@@ -49,7 +49,7 @@ class ClusterState:
     # was replayed (a synthetic camera can be: `mchair demo`, the tests): status reports it.
     output_errors: dict[str, float] = field(default_factory=dict)
     games: int = 0                     # rounds played
-    problem: str = ""                  # why the last stream that got nothing got nothing
+    reason: str = ""                   # why the last stream that got nothing got nothing
     last: EpochRun | None = None       # the epoch assigned last (for callers with one stream)
 
     def alive(self) -> list[str]:

@@ -23,6 +23,7 @@ from worker.wire import encode_tensor
 
 from ..profile import Progress
 from ..toolchain.activations import Key, ModelStream
+from ..toolchain.model import Model
 from ..toolchain.zoo import cache_dir
 from ._problem import Problem, crossing
 
@@ -61,7 +62,7 @@ def round_trip(value: np.ndarray, codec: str) -> np.ndarray | None:
         return None
 
 
-def codec_facts(problem: Problem, model: str, settings: CodecSettings, progress: bool = True) -> CodecFacts:
+def codec_facts(problem: Problem, model: Model, settings: CodecSettings, progress: bool = True) -> CodecFacts:
     """The figures of ``settings.choose`` on ``model`` (whose planning problem is ``problem``), cached."""
     codecs = tuple(c for c in settings.choose if c != "raw")
     lossy = settings.lossy if settings.error_budget > 0 else ()

@@ -10,7 +10,7 @@ from worker.cluster import CodecSettings
 from worker.errors import UserError
 
 from ..profile import Profile
-from ..toolchain.source import open_model, spec_of
+from ..toolchain.model import Model
 from ._codec_facts import codec_facts
 from ._cost import CostModel, Stage
 from ._optimal import optimal_stages
@@ -63,17 +63,16 @@ def _make(cost: CostModel, n: int, algorithm: str, stages: tuple[Stage, ...]) ->
     return make_plan(cost, n, algorithm, stages)
 
 
-def plan_model(model: str, profile: Profile, n_max: int, algorithm: str = "optimal",
+def plan_model(model: Model, profile: Profile, n_max: int, algorithm: str = "optimal",
                latency_bound: float | None = None, memory_mb: float | None = None,
                max_shards: int = DEFAULT_MAX_SHARDS, fps: float | None = None,
                codecs: CodecSettings | None = None, progress: bool = True) -> PlanSet:
-    """Plans for n = 1..n_max of a built-in model, spec or .tflite on the profiled device type.
+    """Plans for n = 1..n_max of ``model`` (as the toolchain loaded it) on the profiled device type.
 
     ``codecs``: the codecs links may use and the output error budget (default: raw everywhere); the
     codecs' bytes and errors on this model are measured (and cached) first, with progress on stderr.
     """
-    name, blocks = open_model(model)
-    problem = build_problem(name, blocks, spec_of(model), profile, memory_mb, max_shards, fps)
+    problem = build_problem(model, profile, memory_mb, max_shards, fps)
     if codecs is not None:
         untimed = [c for c in codecs.choose if c != "raw" and c not in profile.codecs]
         if untimed:

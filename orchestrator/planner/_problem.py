@@ -9,20 +9,17 @@ window edge between blocks makes its consumers keep the last W values.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-
-import numpy as np
 
 from worker.cluster import CodecSettings
 from worker.errors import UserError
 from worker.graph import Graph
 
 from ..profile import LayerTiming, ModelTimings, Profile
-from ..toolchain.analysis import main_op, op_macs, shard_problem, shard_units
+from ..toolchain.analysis import main_op, op_macs, shard_units, why_not_shardable
+from ..toolchain.model import Model
 from ..toolchain.source import SourceBlock
-from ..toolchain.spec import ModelSpec
 
 if TYPE_CHECKING:
     from ._codec_facts import CodecFacts
@@ -107,51 +104,42 @@ class _Draft:
                      self.is_output)
 
 
-def build_problem(model: str, blocks: Sequence[SourceBlock], spec: ModelSpec | None, profile: Profile,
-                  memory_mb: float | None = None, max_shards: int = DEFAULT_MAX_SHARDS,
-                  fps: float | None = None) -> Problem:
-    """The planning problem of a model (its blocks as the toolchain reads them) on a profiled device.
-
-    ``spec`` gives the windows and strides between blocks; without one (a .tflite), the file is a
-    single block fed by the camera. ``fps``: the camera's frame rate, if not the spec's.
-    """
-    input_name = spec.input.name if spec else "frame"
-    frame_bytes = 4 * int(np.prod(spec.input.shape)) if spec else sum(ref.nbytes for ref in blocks[0].inputs)
+def build_problem(model: Model, profile: Profile, memory_mb: float | None = None,
+                  max_shards: int = DEFAULT_MAX_SHARDS, fps: float | None = None) -> Problem:
+    """The planning problem of ``model`` on a profiled device (``fps``: the camera's rate, if not the model's)."""
     units = [Unit("camera", "recorder", "camera", (profile.camera_s,))]
-    drafts = [_Draft(input_name, 0, frame_bytes, 1.0)]
-    feeds = {input_name: drafts[0]}          # block name or model input -> the value it passes on
-    windows: dict[tuple[str, str], int] = {}
-    strides: dict[str, int] = {}
-    for b in spec.blocks if spec else ():
-        for e in b.inputs:
-            windows[(b.name, e.source)] = e.window.size
-        strides[b.name] = max((e.window.stride for e in b.inputs), default=1)
-    outputs = set(spec.outputs) if spec else {blocks[-1].name}
-    for block in blocks:
-        rate = 1.0 / strides.get(block.name, 1)
-        sources = [ref.name for ref in block.inputs] if spec else [input_name]
-        inputs = [(feeds[src], windows.get((block.name, src), 1)) for src in sources]
+    drafts = [_Draft(model.input.name, 0, model.frame_bytes, 1.0)]
+    feeds = {model.input.name: drafts[0]}          # block name or camera input -> the value it passes on
+    for block in model.blocks:
+        rate = 1.0 / model.stride(block.name)
+        edges = [model.block_input(block.name, ref.name) for ref in block.inputs]
+        inputs = [(feeds[e.source], e.window.size) for e in edges if e is not None]
         if block.graph is not None:
-            results = _add_graph(block, inputs, units, drafts, rate, profile, model, max_shards)
+            results = _add_graph(block, inputs, units, drafts, rate, profile, model.name, max_shards)
         else:
-            t = profile.step_time(model, block.builtin)
-            if t is None:
-                raise UserError(f"{_where(profile)}: no time for the built-in step {block.builtin!r} "
-                                f"(block {block.name}); run `mchair profile {model}`")
-            out_bytes = block.outputs[0].nbytes if block.outputs else 0
-            units.append(Unit(block.name, block.name, "step", (t,), 0, out_bytes, rate))
-            for draft, window in inputs:
-                draft.consumed(len(units) - 1, window)
-            results = [_Draft(block.name, len(units) - 1, out_bytes, rate)]
+            results = [_add_step(block, inputs, units, rate, profile, model.name)]
             drafts += results
         # A block passes its first output on; every output of a result block is a result.
         feeds[block.name] = results[0]
         for draft in results:
-            draft.is_output = draft.is_output or block.name in outputs
+            draft.is_output = draft.is_output or block.name in model.outputs
     memory = memory_mb * 1e6 if memory_mb else 0.0
-    fps = fps or (spec.input.fps if spec else 30.0)
-    return Problem(model, profile, tuple(units), tuple(d.freeze() for d in drafts), fps,
-                   memory, tuple(b.name for b in blocks))
+    return Problem(model.name, profile, tuple(units), tuple(d.freeze() for d in drafts), fps or model.input.fps,
+                   memory, tuple(b.name for b in model.blocks))
+
+
+def _add_step(block: SourceBlock, inputs: list[tuple[_Draft, int]], units: list[Unit], rate: float,
+              profile: Profile, model: str) -> _Draft:
+    """Add a built-in step as one unit; return the value it writes."""
+    t = profile.step_time(model, block.builtin)
+    if t is None:
+        raise UserError(f"{_where(profile)}: no time for the built-in step {block.builtin!r} "
+                        f"(block {block.name}); run `mchair profile {model}`")
+    out_bytes = block.outputs[0].nbytes if block.outputs else 0
+    units.append(Unit(block.name, block.name, "step", (t,), 0, out_bytes, rate))
+    for draft, window in inputs:
+        draft.consumed(len(units) - 1, window)
+    return _Draft(block.name, len(units) - 1, out_bytes, rate)
 
 
 def _add_graph(block: SourceBlock, inputs: list[tuple[_Draft, int]], units: list[Unit], drafts: list[_Draft],
@@ -201,7 +189,7 @@ def _layer_unit(graph: Graph, li: int, block: str, rate: float, profile: Profile
     out = graph.tensors[graph.operators[ops[-1]].outputs[0]].nbytes
     m = main_op(graph, li)
     kmax = 1
-    if not shard_problem(graph, li):
+    if not why_not_shardable(graph, li):
         kmax = max(1, min(max_shards, shard_units(graph, li)))
     measured: LayerTiming | None = timings.layers.get(layer.name) if timings else None
     if measured is not None and (measured.macs != macs or measured.weight_bytes != weights):

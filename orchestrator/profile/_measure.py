@@ -27,10 +27,11 @@ from worker.executor import LiteRTRunner, Runner, litert_available, load_model
 from worker.graph import Graph
 from worker.stream import builtin_step
 
-from ..toolchain.analysis import layer_problem, layer_stats, shard_problem, shard_units
+from ..toolchain.analysis import layer_stats, shard_units, why_not_partitionable, why_not_shardable
 from ..toolchain.manifest import TensorRef
 from ..toolchain.partition import extract, shard_graph
-from ..toolchain.source import SourceBlock, open_model
+from ..toolchain.model import open_model
+from ..toolchain.source import SourceBlock
 from ..toolchain.tflite_writer import write_tflite
 from ._device import rss_mb
 from ._model import MB, LayerTiming, ModelTimings, TaskTiming
@@ -143,7 +144,7 @@ def layer_task(graph: Graph, li: int) -> Graph:
 
 def shard_counts(graph: Graph, li: int, max_shards: int) -> list[int]:
     """The shard counts k >= 2 a layer is timed at (none when it cannot be sharded)."""
-    if shard_problem(graph, li):
+    if why_not_shardable(graph, li):
         return []
     return list(range(2, min(max_shards, shard_units(graph, li)) + 1))
 
@@ -220,7 +221,8 @@ def measure_model(model: str, options: MeasureOptions | None = None, progress: b
     litert_available()  # import the runtime first: the base memory is an agent's with it loaded
     release_memory()
     base = rss_mb()  # before the model's graphs (all its weights) are read into this process
-    name, blocks = open_model(model, seed=options.seed)
+    loaded = open_model(model, seed=options.seed)
+    name, blocks = loaded.name, list(loaded.blocks)
     timer = _Timer(options)
     graphs = [b for b in blocks if b.graph is not None]
     total = sum(1 + len(shard_counts(b.graph, li, options.max_shards))
@@ -260,10 +262,10 @@ def _measure_block(block: SourceBlock, timer: _Timer, options: MeasureOptions, b
         ks = shard_counts(graph, li, options.max_shards)
         start = bar.done
         bar.step(f"{block.name}/{lname} ({'+'.join(dict.fromkeys(stats.ops))})")
-        problem = layer_problem(graph, li) or too_big(2 * stats.weight_bytes)
+        reason = why_not_partitionable(graph, li) or too_big(2 * stats.weight_bytes)
         try:
-            if problem:
-                raise ValueError(problem)
+            if reason:
+                raise ValueError(reason)
             task = layer_task(graph, li)
             fig = timer.figures(partial(write_tflite, task))
             shards = {}
@@ -281,9 +283,9 @@ def _measure_block(block: SourceBlock, timer: _Timer, options: MeasureOptions, b
                                     stats.output_bytes, fig.time_s, fig.load_s, round(fig.memory_mb, 3), shards)
     bar.step(f"{block.name}: whole block")
     try:
-        problem = too_big(2 * graph.weight_bytes(range(len(graph.operators))))
-        if problem:
-            raise ValueError(problem)
+        reason = too_big(2 * graph.weight_bytes(range(len(graph.operators))))
+        if reason:
+            raise ValueError(reason)
         fig = timer.figures(lambda: Path(block.file).read_bytes() if block.file else write_tflite(graph))
     except (RuntimeError, ValueError) as exc:
         skipped.append(f"{block.name} (whole block): {exc}")

@@ -23,6 +23,7 @@ from worker.errors import UserError
 
 from ..master import Device, LocalCluster, Master
 from ..profile import Profile
+from ..toolchain.model import Model
 from ._device import DeviceOptions, RayDevice
 from ._session import RaySession, import_ray
 from ._transport import DEFAULT_MAX_IN_FLIGHT
@@ -120,7 +121,7 @@ class RayCluster(LocalCluster):
         self.settings["devices"] = [{"name": n, "host": h, "port": p, "camera": n in self.cameras}
                                     for n, (h, p) in self.addresses.items()]
 
-    async def async_start_with_master(self, model: str, profile: Profile,
+    async def async_start_with_master(self, model: Model | str, profile: Profile,
                                       **options: Any) -> tuple[Master, list[Device]]:
         """The actors, then a master for ``model`` on their static cluster.yaml; a UserError if some
         device is not heard from within 30 s."""

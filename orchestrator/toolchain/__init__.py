@@ -9,14 +9,15 @@ from .check import CheckResult, check_partition, sample_inputs
 from .manifest import Manifest, Task, TensorRef, load_manifest
 from .partition import balanced_cuts, partition, resolve_cuts, resolve_shards
 from .reference import StreamReference, StreamResult
-from .source import SourceBlock, open_model
+from .model import BlockInput, Model, model_of, open_model
+from .source import SourceBlock
 from .spec import ModelSpec, load_spec, parse_spec
 from .tflite_writer import write_tflite
 from .zoo import BuiltModel, build_model, builtin_models, find_spec
 
 __all__ = [
-    "BuiltModel", "CheckResult", "LayerStats", "Manifest", "ModelSpec", "SourceBlock", "StreamReference",
-    "StreamResult", "Task", "TensorRef", "balanced_cuts", "build_model", "builtin_models",
-    "check_partition", "find_spec", "layer_stats", "load_manifest", "load_spec", "open_model", "sample_inputs",
-    "parse_spec", "partition", "resolve_cuts", "resolve_shards", "write_tflite",
+    "BlockInput", "BuiltModel", "CheckResult", "LayerStats", "Manifest", "Model", "ModelSpec",
+    "SourceBlock", "StreamReference", "StreamResult", "Task", "TensorRef", "balanced_cuts", "build_model",
+    "builtin_models", "check_partition", "find_spec", "layer_stats", "load_manifest", "load_spec", "model_of",
+    "open_model", "parse_spec", "sample_inputs", "partition", "resolve_cuts", "resolve_shards", "write_tflite",
 ]

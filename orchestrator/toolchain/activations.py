@@ -8,7 +8,6 @@ crossing a cut on their way to measure the output error. Frames come from the sy
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -20,8 +19,8 @@ from worker.wire import encode_tensor
 
 from .analysis import cut_tensors
 from .reference import StreamReference
-from .source import SourceBlock, spec_of
-from .zoo import build_model
+from .model import FILE_INPUT, Model
+from .source import SourceBlock
 
 MAX_FRAMES = 400     # a model whose first result needs more frames is measured on what it gave by then
 Key = tuple[str, str]   # (block, tensor) as the stream reference taps it; block "" for the model input
@@ -33,14 +32,14 @@ class ModelStream:
 
     ``identity`` names the model's content: the built spec's directory, a .tflite's sha256."""
 
-    def __init__(self, model: str) -> None:
-        self.spec = spec_of(model)
-        if self.spec is not None:
-            self.built = build_model(self.spec)
+    def __init__(self, model: Model) -> None:
+        self.spec = model.spec
+        self.built = model.built
+        if self.built is not None:
             self.identity = self.built.directory.name
         else:
-            self.file = Path(model)
-            self.identity = hashlib.sha256(self.file.read_bytes()).hexdigest()
+            self.file = Path(model.blocks[0].file)
+            self.identity = model.blocks[0].sha256
 
     def run(self, results: int, tap: Tap, frames: int | None = None) -> tuple[list[dict[str, np.ndarray]], int]:
         """The outputs of the first ``results`` results (or of ``frames`` frames) and the frames it took."""
@@ -55,7 +54,7 @@ class ModelStream:
     def _outputs(self, tap: Tap) -> Iterator[list[dict[str, np.ndarray]]]:
         """Per camera frame, the results it completed (each: output name -> value)."""
         camera = SyntheticCamera(seed=0)
-        if self.spec is not None:
+        if self.spec is not None and self.built is not None:
             reference = StreamReference(self.built, tap=tap)
             for tag in range(MAX_FRAMES):
                 frame = preprocess(camera.read(), tuple(self.spec.input.shape))
@@ -67,7 +66,7 @@ class ModelStream:
             for spec in runner.inputs:
                 x = _camera_tensor(camera, spec.shape).astype(spec.dtype)
                 # The planning problem names a .tflite's camera value "frame", whatever its inputs are called.
-                feeds[spec.name] = x if (y := tap("", "frame", x)) is None else y
+                feeds[spec.name] = x if (y := tap("", FILE_INPUT, x)) is None else y
             yield [runner.run(feeds, lambda tensor, value: tap(self.file.stem, tensor, value))]
 
 
@@ -80,7 +79,7 @@ def _camera_tensor(camera: SyntheticCamera, shape: Sequence[int]) -> np.ndarray:
 
 
 
-def record_activations(model: str, results: int) -> tuple[dict[Key, list[np.ndarray]], int]:
+def record_activations(model: Model, results: int) -> tuple[dict[Key, list[np.ndarray]], int]:
     """Every value ``model`` computes (as the stream taps it) over the frames of its first ``results``
     results, and how many frames that took."""
     seen: dict[Key, list[np.ndarray]] = {}
@@ -95,12 +94,10 @@ def record_activations(model: str, results: int) -> tuple[dict[Key, list[np.ndar
 class CutSizes:
     """Bytes on the wire of every cut of a model's blocks in one codec, measured on its activations."""
 
-    def __init__(self, model: str, blocks: Sequence[SourceBlock], codec: str, results: int = 3) -> None:
+    def __init__(self, model: Model, codec: str, results: int = 3) -> None:
         self.codec = codec
         self._seen, self.frames = record_activations(model, results)
-        self._blocks = {b.name: b for b in blocks}
-        spec = spec_of(model)
-        camera = self._seen.get(("", spec.input.name if spec else "frame"), [])
+        camera = self._seen.get(("", model.input.name), [])
         # A .tflite's inputs are all "frame" (see ModelStream): per frame, their sum.
         self.frame_bytes = sum(x.nbytes for x in camera) / max(1, self.frames)
 

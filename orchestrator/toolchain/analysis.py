@@ -84,7 +84,7 @@ def main_op(graph: Graph, layer_index: int) -> int | None:
     return ops[0]
 
 
-def shard_problem(graph: Graph, layer_index: int) -> str:
+def why_not_shardable(graph: Graph, layer_index: int) -> str:
     """Why a layer cannot be split into shards by output unit, or "" when it can."""
     m = main_op(graph, layer_index)
     if m is None:
@@ -108,12 +108,12 @@ def shard_problem(graph: Graph, layer_index: int) -> str:
 def shard_units(graph: Graph, layer_index: int) -> int:
     """Output units (fc) or filters (conv) of a shardable layer, else 0."""
     m = main_op(graph, layer_index)
-    if m is None or shard_problem(graph, layer_index):
+    if m is None or why_not_shardable(graph, layer_index):
         return 0
     return graph.tensors[graph.operators[m].outputs[0]].shape[-1]
 
 
-def layer_problem(graph: Graph, layer_index: int) -> str:
+def why_not_partitionable(graph: Graph, layer_index: int) -> str:
     """Why the partitioner cannot place this layer in a standalone task, or ""."""
     for o in graph.layers[layer_index].ops:
         op = graph.operators[o]
@@ -177,10 +177,11 @@ def layer_stats(graph: Graph) -> list[LayerStats]:
         out = graph.tensors[last.outputs[0]] if last.outputs else None
         crossing = cut_tensors(graph, li)
         cut = sum(graph.tensors[t].nbytes for t in crossing)
-        problem = layer_problem(graph, li)
+        reason = why_not_partitionable(graph, li)
         stats.append(LayerStats(
             li, layer.name, [graph.operators[o].kind for o in ops],
             list(out.shape) if out else [], graph.weight_bytes(layer.ops),
             sum(op_macs(graph, o) for o in layer.ops), out.nbytes if out else 0, cut, len(crossing),
-            cut / in_bytes, not shard_problem(graph, li), shard_units(graph, li), problem, layer_notes(graph, li)))
+            cut / in_bytes, not why_not_shardable(graph, li), shard_units(graph, li), reason,
+            layer_notes(graph, li)))
     return stats

@@ -19,7 +19,15 @@ import numpy as np
 from worker.errors import UserError
 from worker.graph import Graph, Layer, Quantization, Tensor
 
-from .analysis import CONTROL_FLOW_OPS, layer_problem, main_op, op_macs, shard_problem, shard_units, weight_tensor
+from .analysis import (
+    CONTROL_FLOW_OPS,
+    main_op,
+    op_macs,
+    shard_units,
+    weight_tensor,
+    why_not_partitionable,
+    why_not_shardable,
+)
 from .manifest import Artifact, BlockSource, Manifest, Shard, Task
 from .source import SourceBlock, tensor_refs
 from .tflite_writer import write_tflite
@@ -60,9 +68,9 @@ def resolve_shards(blocks: Sequence[SourceBlock], shards: Mapping[str, int]) -> 
             names = [layer.name for layer in b.graph.layers]
             if lname in names:
                 li = names.index(lname)
-                problem = shard_problem(b.graph, li)
-                if problem:
-                    raise UserError(f"--shard {lname}={k}: {problem}")
+                reason = why_not_shardable(b.graph, li)
+                if reason:
+                    raise UserError(f"--shard {lname}={k}: {reason}")
                 units = shard_units(b.graph, li)
                 if not 2 <= k <= units:
                     raise UserError(f"--shard {lname}={k}: expected 2..{units} shards ({units} output units)")
@@ -112,9 +120,9 @@ def partition(blocks: Sequence[SourceBlock], model: str, out: Path, cuts: Mappin
             continue
         graph = block.graph
         for li in range(len(graph.layers)):
-            problem = layer_problem(graph, li)
-            if problem:
-                raise UserError(f"{block.file}: layer {graph.layers[li].name}: {problem}; "
+            reason = why_not_partitionable(graph, li)
+            if reason:
+                raise UserError(f"{block.file}: layer {graph.layers[li].name}: {reason}; "
                                 "the partitioner cannot place it in a task")
         sources.append(BlockSource(block.name, block.file, block.sha256, tensor_refs(graph, graph.inputs),
                                    tensor_refs(graph, graph.outputs)))

@@ -1,4 +1,4 @@
-"""Where a model to inspect or partition comes from: a built-in name, a spec file, or a .tflite."""
+"""The blocks of a model as the toolchain reads them back: from a built spec or from one .tflite."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from pathlib import Path
 from worker.graph import Graph, read_graph
 
 from .manifest import TensorRef
-from .spec import ModelSpec
-from .zoo import BuiltModel, build_model, find_spec
+from .zoo import BuiltModel
 
 
 @dataclass(frozen=True)
@@ -48,20 +47,6 @@ def blocks_of_file(path: Path) -> list[SourceBlock]:
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     return [SourceBlock(path.stem, graph, str(path), sha, "", tuple(tensor_refs(graph, graph.inputs)),
                         tuple(tensor_refs(graph, graph.outputs)))]
-
-
-def open_model(name: str, seed: int = 0, weights: str | None = None) -> tuple[str, list[SourceBlock]]:
-    """MODEL as the commands take it: a .tflite path, a spec path, or a built-in name."""
-    path = Path(name)
-    if path.suffix == ".tflite" or (path.is_file() and path.suffix not in (".yaml", ".yml")):
-        return path.stem, blocks_of_file(path)
-    model = build_model(find_spec(name), seed=seed, weights=weights)
-    return model.spec.name, blocks_of_model(model)
-
-
-def spec_of(name: str) -> ModelSpec | None:
-    """The spec of MODEL as the commands take it (None for a .tflite, which has none)."""
-    return None if Path(name).suffix == ".tflite" else find_spec(name)
 
 
 def tensor_refs(graph: Graph, tensors: Sequence[int]) -> list[TensorRef]:

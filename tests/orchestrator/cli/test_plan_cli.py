@@ -53,13 +53,13 @@ def test_plan_with_a_profile_file(mchair: Run, tmp_path: Path, fc_bound_profile:
 
 def test_plans_cut_into_artifacts_that_chain_exactly(tmp_path: Path, fc_bound_profile: Profile) -> None:
     """A plan's cuts and shards, given to the partitioner, give tasks equal to the whole model."""
-    plans = plan_model("action-recognition-tiny", fc_bound_profile, 8)
+    model = open_model("action-recognition-tiny")
+    plans = plan_model(model, fc_bound_profile, 8)
     split = [p for p in plans.plans if p is not None and p.partition_args()[1]]
     assert split, "expected plans with split layers"
-    _, blocks = open_model("action-recognition-tiny")
     for plan in split[-2:]:
         out = tmp_path / f"n{plan.n}"
-        manifest = partition_plan(plan, blocks, "action-recognition-tiny", out)
+        manifest = partition_plan(plan, model, out)
         stage_layers = [u for d in plan.details for u in d.units if u not in ("camera", "optical_flow")]
         assert [name for t in manifest.tasks for name in t.layers] == stage_layers
         assert all(r.ok for r in check_partition(manifest, out, samples=2))

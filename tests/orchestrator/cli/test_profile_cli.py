@@ -12,7 +12,7 @@ from pathlib import Path
 
 from orchestrator.profile import find_profile, load_profile, save_profile
 from orchestrator.toolchain.analysis import layer_stats
-from orchestrator.toolchain.source import open_model
+from orchestrator.toolchain import open_model
 
 ROOT = Path(__file__).resolve().parents[3]
 QUICK = ("--repeat", "1", "--budget", "0")
@@ -34,7 +34,7 @@ def test_profile_two_models_into_one_file(mchair: Run, tmp_path: Path) -> None:
     assert profile.power.idle_w == 1.5 and profile.power.busy_w == 6.0
     assert "assumed" in profile.link.source
     timings = profile.models["action-recognition-tiny"]
-    _, blocks = open_model("action-recognition-tiny")
+    blocks = open_model("action-recognition-tiny").blocks
     for block in blocks:
         if block.graph is None:
             assert timings.steps[block.builtin] > 0 and profile.steps[block.builtin] > 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import fastavro
@@ -12,10 +13,12 @@ import numpy as np
 import pytest
 
 from orchestrator.master import bind, partition_plan
+from orchestrator.master._bind import seat_artifacts
 from orchestrator.planner import Plan, plan_model
-from orchestrator.profile import Profile
+from orchestrator.profile import Profile, find_profile
 from orchestrator.toolchain import StreamReference, open_model
 from orchestrator.toolchain.zoo import build_model, find_spec
+from worker.agent import artifacts_of
 from worker.camera import SyntheticCamera, preprocess
 from worker.errors import UserError
 from worker.executor import Runner, load_model
@@ -29,7 +32,7 @@ MASTER = Peer("master", "127.0.0.1", 7000)
 
 @pytest.fixture(scope="module")
 def plans(fc_bound_profile: Profile) -> list[Plan]:
-    found = plan_model(MODEL, fc_bound_profile, 8)
+    found = plan_model(open_model(MODEL), fc_bound_profile, 8)
     return [p for p in found.plans if p is not None]
 
 
@@ -38,9 +41,9 @@ def peers(n: int) -> list[Peer]:
 
 
 def table_of(plan: Plan, out: Path, recorder: str = "pi0") -> TaskTable:
-    _, blocks = open_model(MODEL)
-    manifest = partition_plan(plan, blocks, MODEL, out)
-    return bind(plan, manifest, find_spec(MODEL), peers(plan.metrics.devices), recorder, MASTER, epoch=3)
+    model = open_model(MODEL)
+    manifest = partition_plan(plan, model, out)
+    return bind(plan, manifest, model, peers(plan.metrics.devices), recorder, MASTER, epoch=3)
 
 
 def test_tables_are_complete_and_consistent(plans: list[Plan], tmp_path: Path) -> None:
@@ -98,14 +101,25 @@ def test_destinations_follow_replicas_windows_and_shards(plans: list[Plan], tmp_
                 assert len(seats) == len(replicas) * to.shards
 
 
+def test_seat_artifacts_of_a_plan_are_those_its_bound_table_loads(plans: list[Plan], tmp_path: Path) -> None:
+    """What the master expects each seat to hold (plan + manifest) is what the agents load (the table)."""
+    model = open_model(MODEL)
+    assert any(d.shards > 1 for p in plans for d in p.details), "expected a plan with a split stage"
+    for plan in plans:
+        manifest = partition_plan(plan, model, tmp_path / f"n{plan.n}")
+        table = bind(plan, manifest, model, peers(plan.metrics.devices), "pi0", MASTER, epoch=1)
+        assert seat_artifacts(plan, manifest) == [frozenset(artifacts_of(table, s)) for s in table.seats], \
+            plan.layout()
+
+
 def test_bind_refuses_too_few_devices_and_an_unknown_recorder(plans: list[Plan], tmp_path: Path) -> None:
     plan = plans[-1]
-    _, blocks = open_model(MODEL)
-    manifest = partition_plan(plan, blocks, MODEL, tmp_path)
+    model = open_model(MODEL)
+    manifest = partition_plan(plan, model, tmp_path)
     with pytest.raises(UserError, match="needs"):
-        bind(plan, manifest, find_spec(MODEL), peers(plan.metrics.devices - 1), "pi0", MASTER, 1)
+        bind(plan, manifest, model, peers(plan.metrics.devices - 1), "pi0", MASTER, 1)
     with pytest.raises(UserError, match="recorder 'cam9'"):
-        bind(plan, manifest, find_spec(MODEL), peers(plan.metrics.devices), "cam9", MASTER, 1)
+        bind(plan, manifest, model, peers(plan.metrics.devices), "cam9", MASTER, 1)
 
 
 def run_table(table: TaskTable, directory: Path, frames: list[np.ndarray]) -> dict[int, dict[str, np.ndarray]]:
@@ -172,16 +186,36 @@ def test_running_the_table_equals_the_stream_reference(plans: list[Plan], tmp_pa
 
 def test_a_model_whose_input_is_not_called_frame(fc_bound_profile: Profile, tmp_path: Path) -> None:
     """alexnet's input is `image`: the camera's tensor is still the recorder's camera/frame."""
-    model, spec = "alexnet-tiny", find_spec("alexnet-tiny")
-    _, blocks = open_model(model)
+    model = open_model("alexnet-tiny")
+    spec = model.spec
+    assert spec is not None
     camera = SyntheticCamera(seed=2)
     frames = [preprocess(camera.read(), spec.input.shape) for _ in range(4)]
     reference = {r.tag: next(iter(r.outputs.values())) for r in StreamReference(build_model(spec)).run(frames)}
     for plan in plan_model(model, fc_bound_profile, 4).plans:
         out = tmp_path / f"n{plan.n}"
-        manifest = partition_plan(plan, blocks, model, out)
-        table = bind(plan, manifest, spec, peers(plan.metrics.devices), "pi0", MASTER, epoch=1)
+        manifest = partition_plan(plan, model, out)
+        table = bind(plan, manifest, model, peers(plan.metrics.devices), "pi0", MASTER, epoch=1)
         got = run_table(table, out, frames)
         assert sorted(got) == sorted(reference)
         for tag, want in reference.items():
             np.testing.assert_allclose(next(iter(got[tag].values())), want, rtol=1e-5, atol=1e-6)
+
+
+def test_a_tflite_file_binds_and_equals_the_whole_file(third_party: Callable[[str], Path], tmp_path: Path) -> None:
+    """A .tflite's inputs, whatever they are called, are the camera's frame on every plan."""
+    path = third_party("face_detection_short_range")
+    model = open_model(path)
+    camera = SyntheticCamera(seed=1)
+    frames = [preprocess(camera.read(), model.input.shape) for _ in range(2)]
+    whole = load_model(path)
+    plans = [p for p in plan_model(model, find_profile("rpi3"), 3).plans if p is not None]
+    assert len({p.layout() for p in plans}) > 1, "expected plans that cut the file"
+    for plan in plans:
+        out = tmp_path / f"n{plan.n}"
+        table = bind(plan, partition_plan(plan, model, out), model, peers(plan.metrics.devices), "pi0", MASTER, 1)
+        got = run_table(table, out, frames)
+        assert sorted(got) == [0, 1], plan.layout()
+        for tag, frame in enumerate(frames):
+            for name, want in whole.run({whole.inputs[0].name: frame}).items():
+                np.testing.assert_allclose(got[tag][f"{path.stem}/{name}"], want, rtol=1e-5, atol=1e-6)

@@ -13,7 +13,7 @@ from orchestrator.master._layouts import Layouts, table_artifacts
 from orchestrator.master._round import Moves, after_acks, play_round
 from orchestrator.master._state import ClusterState, Event
 from orchestrator.master._streams import Stream
-from orchestrator.toolchain.zoo import build_model, find_spec
+from orchestrator.toolchain.model import open_model
 from worker.cluster import ClusterConfig
 from worker.wire import Ack, Heartbeat, LinkBytes, Peer, Release, Result, Resume
 
@@ -25,8 +25,7 @@ CONFIG = ClusterConfig()
 
 @pytest.fixture(scope="module")
 def layouts(tmp_path_factory: pytest.TempPathFactory) -> Layouts:
-    build_model(find_spec(MODEL))
-    return Layouts(CONFIG, MODEL, PROFILE, tmp_path_factory.mktemp("round"), "optimal", None, None)
+    return Layouts(CONFIG, open_model(MODEL), PROFILE, tmp_path_factory.mktemp("round"), "optimal", None, None)
 
 
 def cluster_state(*names: str, cameras: tuple[str, ...] = ("pi0",)) -> ClusterState:
@@ -79,14 +78,14 @@ def test_acks_resume_the_recorder_or_release_every_seat(layouts: Layouts) -> Non
     [(peer, resume)] = done.sends
     assert peer.device == "pi0" and resume == Resume(epoch=run.epoch, seat="*", stream="pi0")
     assert done.holds == list(zip((s.device for s in run.table.seats), table_artifacts(run.table)))
-    assert done.epoch == state.epoch and done.problem is None
+    assert done.epoch == state.epoch and done.reason is None
     apply(state, done)
     assert any(needed for _, needed in done.holds)     # the model's seats load weights (the camera's none)
     assert all(needed <= state.members[device].held for device, needed in done.holds)
 
     refused = {**ok, "pi0": Ack(epoch=run.epoch, device="pi0", ok=False, detail="no memory")}
     failed = after_acks(state, camera, run, refused)
-    assert failed.stops == ["pi0"] and failed.problem == "pi0: no memory" and failed.epoch == run.epoch + 1
+    assert failed.stops == ["pi0"] and failed.reason == "pi0: no memory" and failed.epoch == run.epoch + 1
     assert [(p.device, m) for p, m in failed.sends] == [
         (p.device, Release(epoch=run.epoch + 1, stream="pi0", reason="a seat refused its table"))
         for p in run.table.devices]
@@ -121,7 +120,7 @@ def test_motion_on_a_device_without_a_camera_waits(layouts: Layouts) -> None:
     state = cluster_state("pi0", "pi1")
     moves = play_round(state, motion(state, "pi1"), CONFIG.game, layouts, MASTER)
     assert moves.starts == [] and moves.epoch == 0
-    assert moves.problem == "pi1 is not an alive device with a camera"
+    assert moves.reason == "pi1 is not an alive device with a camera"
 
 
 def test_heartbeats_and_results_update_the_state(layouts: Layouts) -> None:

@@ -12,6 +12,7 @@ from orchestrator.master._bind import seat_keys
 from orchestrator.master._seating import Seating, StreamDemand, choose, seat, share
 from orchestrator.planner import Metrics, Plan, Stage, StagePlan, plan_model
 from orchestrator.profile import Profile, find_profile
+from orchestrator.toolchain import open_model
 
 ANY = tuple(range(1, 21))   # plans for 1..20 devices, each using all of them
 
@@ -144,14 +145,14 @@ def sizes_of(*plans: Plan) -> dict[str, int]:
 @pytest.fixture(scope="module")
 def fc_plans(fc_bound_profile: Profile) -> dict[int, Plan]:
     """action-recognition-tiny, compute bound: 8 devices are recorder, 2 CNNs, pyramid_s, dense1 /3, dense2."""
-    found = plan_model("action-recognition-tiny", fc_bound_profile, 8)
+    found = plan_model(open_model("action-recognition-tiny"), fc_bound_profile, 8)
     return {p.n: p for p in found.plans if p is not None}
 
 
 @pytest.fixture(scope="module")
 def replica_plans() -> dict[int, Plan]:
     """alexnet-tiny on rpi3 without the camera's limit: the recorder, then replicas of the whole net."""
-    found = plan_model("alexnet-tiny", find_profile("rpi3"), 6, fps=1000)
+    found = plan_model(open_model("alexnet-tiny"), find_profile("rpi3"), 6, fps=1000)
     return {p.n: p for p in found.plans if p is not None}
 
 

@@ -13,8 +13,7 @@ import pytest
 
 from orchestrator.planner import Plan, PlanSet, build_problem, plan_model
 from orchestrator.profile import find_profile
-from orchestrator.toolchain.source import open_model
-from orchestrator.toolchain.zoo import find_spec
+from orchestrator.toolchain import open_model
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +25,7 @@ TEMPORAL = ("conv1t", "pool1t", "conv2t", "pool2t", "conv3t", "flatten_t", "fc1t
 
 @functools.cache
 def plans(model: str, algorithm: str = "optimal") -> PlanSet:
-    return plan_model(model, find_profile("rpi3"), N_MAX, algorithm)
+    return plan_model(open_model(model), find_profile("rpi3"), N_MAX, algorithm)
 
 
 def _plan(model: str, n: int, algorithm: str = "optimal") -> Plan:
@@ -40,8 +39,7 @@ def _reloads(plan: Plan) -> bool:
 
 
 def test_action_recognition_has_the_full_dense_layers() -> None:
-    name, blocks = open_model(ACTION)
-    problem = build_problem(name, blocks, find_spec(ACTION), find_profile("rpi3"))
+    problem = build_problem(open_model(ACTION), find_profile("rpi3"))
     weights = {u.name: u.weight_bytes for u in problem.units}
     # 7680 x 8192 and 8192 x 8192 float32 kernels: about 520 MB, over 1 GB in Keras (Fig. 13b).
     assert weights["dense1"] + weights["dense2"] > 500e6

@@ -23,7 +23,8 @@ from orchestrator.profile._measure import (
     time_call,
 )
 from orchestrator.toolchain.analysis import layer_stats
-from orchestrator.toolchain.source import blocks_of_file, blocks_of_model, open_model
+from orchestrator.toolchain.model import open_model
+from orchestrator.toolchain.source import blocks_of_file, blocks_of_model
 from orchestrator.toolchain.spec import parse_spec
 from orchestrator.toolchain.tflite_writer import write_tflite
 from orchestrator.toolchain.zoo import build_model
@@ -40,7 +41,8 @@ def tiny_action() -> Measurement:
 
 
 def test_every_layer_is_measured_with_the_models_figures(tiny_action: Measurement) -> None:
-    name, blocks = open_model("action-recognition-tiny")
+    model = open_model("action-recognition-tiny")
+    name, blocks = model.name, model.blocks
     timings = tiny_action.timings
     assert timings.model == name == "action-recognition-tiny" and tiny_action.executor == "litert"
     assert not tiny_action.skipped
@@ -142,5 +144,5 @@ def test_camera_frames_for_inputs_and_windows() -> None:
     window = frames_for((1, 2, 12, 16, 3), camera)
     assert window.shape == (1, 2, 12, 16, 3) and window.dtype == np.float32
     assert not np.array_equal(window[0, 0], window[0, 1])   # two successive frames
-    _, blocks = open_model("action-recognition-tiny")
+    blocks = list(open_model("action-recognition-tiny").blocks)
     assert camera_shape(blocks) == (1, 12, 16, 3)

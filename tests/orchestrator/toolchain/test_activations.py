@@ -11,7 +11,7 @@ import pytest
 from orchestrator.toolchain.activations import CutSizes, ModelStream, record_activations
 from orchestrator.toolchain.analysis import layer_stats
 from orchestrator.toolchain.reference import StreamReference
-from orchestrator.toolchain.source import open_model
+from orchestrator.toolchain.model import open_model
 from orchestrator.toolchain.zoo import build_model, find_spec
 from worker.camera import SyntheticCamera, preprocess
 from worker.executor import NumpyRunner
@@ -50,15 +50,16 @@ def test_a_tap_replaces_an_activation_on_its_way() -> None:
 
 
 def test_record_activations_keeps_every_value_of_every_frame() -> None:
-    seen, frames = record_activations(MODEL, 2)
+    seen, frames = record_activations(open_model(MODEL), 2)
     assert frames == 2
     assert len(seen[("", "image")]) == 2 and len(seen[("classifier", "fc1")]) == 2
 
 
 @pytest.mark.parametrize(("codec", "ratio"), [("raw", 1.0), ("fp16", 0.5)])
 def test_cut_sizes_match_the_layer_table_in_raw_and_halve_in_fp16(codec: str, ratio: float) -> None:
-    _, blocks = open_model(MODEL)
-    sizes = CutSizes(MODEL, blocks, codec, 2)
+    model = open_model(MODEL)
+    blocks = model.blocks
+    sizes = CutSizes(model, codec, 2)
     stats = layer_stats(blocks[0].graph)  # type: ignore[arg-type]
     for s in stats:
         assert sizes.cut_bytes(blocks[0], s.index) == pytest.approx(s.cut_bytes * ratio, abs=8)
@@ -67,7 +68,7 @@ def test_cut_sizes_match_the_layer_table_in_raw_and_halve_in_fp16(codec: str, ra
 
 def test_a_tflite_file_streams_its_camera_frames_as_frame(third_party: object, tmp_path: Path) -> None:
     path = third_party("face_detection_short_range")  # type: ignore[operator]
-    stream = ModelStream(str(path))
+    stream = ModelStream(open_model(path))
     keys: set[tuple[str, str]] = set()
     outputs, frames = stream.run(1, lambda b, t, v: keys.add((b, t)))
     assert frames == 1 and len(outputs) == 1

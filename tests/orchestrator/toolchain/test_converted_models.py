@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from orchestrator.toolchain import balanced_cuts, check_partition, layer_stats, partition, sample_inputs
-from orchestrator.toolchain.analysis import cut_tensors, layer_problem
+from orchestrator.toolchain.analysis import cut_tensors, why_not_partitionable
 from orchestrator.toolchain.source import blocks_of_file
 from worker.graph import Graph, Layer, Operator, Tensor, read_graph
 
@@ -96,7 +96,7 @@ def test_sparse_weights_are_read_kept_sparse_and_named(tmp_path: Path) -> None:
 
 def test_a_custom_op_is_named_with_what_the_agents_need(third_party: Callable[[str], Path]) -> None:
     graph = read_graph(third_party("selfie_segmentation"))
-    problems = {layer_problem(graph, li) for li in range(len(graph.layers))} - {""}
+    problems = {why_not_partitionable(graph, li) for li in range(len(graph.layers))} - {""}
     assert problems and all("Convolution2DTransposeBias" in p and "LiteRT" in p for p in problems)
 
 

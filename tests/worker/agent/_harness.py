@@ -152,15 +152,14 @@ class Partitioned:
 @pytest.fixture(scope="session")
 def partitioned(fc_bound_profile: Profile, tmp_path_factory: pytest.TempPathFactory) -> Callable[[int], Partitioned]:
     """The plan for n devices and its partition (artifacts named by sha256), made once per n."""
-    found = {p.n: p for p in plan_model(MODEL, fc_bound_profile, 8).plans if p is not None}
-    _, blocks = open_model(MODEL)
+    found = {p.n: p for p in plan_model(open_model(MODEL), fc_bound_profile, 8).plans if p is not None}
     made: dict[int, Partitioned] = {}
 
     def get(n: int) -> Partitioned:
         if n not in made:
             plan = found[n]
             out = tmp_path_factory.mktemp(f"partition-n{n}")
-            manifest = partition_plan(plan, blocks, MODEL, out)
+            manifest = partition_plan(plan, open_model(MODEL), out)
             made[n] = Partitioned(plan, out, manifest)
         return made[n]
     return get
@@ -168,7 +167,7 @@ def partitioned(fc_bound_profile: Profile, tmp_path_factory: pytest.TempPathFact
 
 def make_table(part: Partitioned, devices: list[Peer], master: Peer, epoch: int = 1, **kw: Any) -> TaskTable:
     """bind() of the partition's plan on ``devices`` (the first one records)."""
-    return bind(part.plan, part.manifest, find_spec(MODEL), devices, devices[0].device, master, epoch,
+    return bind(part.plan, part.manifest, open_model(MODEL), devices, devices[0].device, master, epoch,
                 **kw)
 
 

@@ -33,13 +33,13 @@ def reference() -> tuple[list[np.ndarray], dict[int, np.ndarray]]:
 
 @pytest.fixture(scope="module")
 def tables(fc_bound_profile: Profile, tmp_path_factory: pytest.TempPathFactory) -> list[tuple[TaskTable, Path]]:
-    _, blocks = open_model(MODEL)
+    model = open_model(MODEL)
     found = []
-    for plan in plan_model(MODEL, fc_bound_profile, 8).plans:
+    for plan in plan_model(model, fc_bound_profile, 8).plans:
         out = tmp_path_factory.mktemp(f"n{plan.n}")
-        manifest = partition_plan(plan, blocks, MODEL, out)
+        manifest = partition_plan(plan, model, out)
         devices = [Peer(f"pi{i}", "127.0.0.1", 7100 + i) for i in range(plan.metrics.devices)]
-        found.append((bind(plan, manifest, find_spec(MODEL), devices, "pi0", Peer("m", "127.0.0.1", 7000), 1),
+        found.append((bind(plan, manifest, model, devices, "pi0", Peer("m", "127.0.0.1", 7000), 1),
                       out))
     return found
 

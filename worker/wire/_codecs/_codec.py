@@ -14,7 +14,7 @@ import numpy as np
 
 from ._dtypes import Buffer, element_count, flat_bytes, nbytes, wire_dtype
 from ._lossless import LOSSLESS, Lossless
-from ._stages import FLOAT32, STAGES, Raw, Stage
+from ._stages import FLOAT32, STAGES, CodecStage, Raw
 
 # The most a compressed tensor may decode to. A raw payload's size is proven by the bytes that
 # came, a compressed one only by its header: this keeps a forged shape from allocating gigabytes.
@@ -37,7 +37,7 @@ class Codec:
     """A first stage and an optional lossless stage after it."""
 
     name: str
-    stage: Stage
+    stage: CodecStage
     lossless: Lossless | None = None
 
     @property

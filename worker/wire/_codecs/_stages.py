@@ -25,7 +25,7 @@ _F32_MAX = float(np.finfo(np.float32).max)
 _MIN_SCALE = float(np.finfo(np.float32).tiny)
 
 
-class Stage(Protocol):
+class CodecStage(Protocol):
     """What a codec's first stage does; the implementations below are the only ones."""
 
     @property
@@ -213,5 +213,5 @@ def _split(params: Buffer, channels: int) -> tuple[np.ndarray, np.ndarray]:
     return values[:channels], values[channels:]
 
 
-STAGES: tuple[Stage, ...] = (Raw(), Half(), Affine("uint8", per_channel=False),
+STAGES: tuple[CodecStage, ...] = (Raw(), Half(), Affine("uint8", per_channel=False),
                              Affine("uint8-channel", per_channel=True))
