@@ -17,9 +17,8 @@ from ._table import format_table
 TARGET_S = 1.0
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``bench`` and its benchmarks."""
-    parser = sub.add_parser("bench", help="benchmarks that print figures and ratios against a baseline")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options and benchmarks of ``bench``."""
     bsub = parser.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK")
     p = bsub.add_parser("planner", help="time to plan n = 1..N for each built-in model, IPS optimal/paper")
     p.add_argument("--profile", default="rpi3", metavar="P", help="profile name or .yaml (default rpi3)")

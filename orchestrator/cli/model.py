@@ -22,9 +22,8 @@ from ..toolchain.zoo import build_model, find_spec
 from ._table import format_table, human_bytes
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``model`` and its sub-commands."""
-    parser = sub.add_parser("model", help="build, inspect, partition and check models")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options and sub-commands of ``model``."""
     msub = parser.add_subparsers(dest="model_command", required=True, metavar="SUBCOMMAND")
 
     p = msub.add_parser("build", help="write one .tflite per block of a model spec")

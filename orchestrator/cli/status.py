@@ -26,13 +26,12 @@ STREAM_HEADERS = ("stream", "motion", "epoch", "devices", "results", "IPS", "t_f
 LINK_HEADERS = ("device", "to", "codec", "KB/s sent", "KB/s raw", "sent / raw")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``status``."""
-    p = sub.add_parser("status", help="the running master's view: every device's seat and figures, every stream",
-                       description="Asks the master of cluster.yaml (over the cluster's signed protocol) for its "
-                                   "view: per device its seats, queue fill, IPS, stage time against the plan, "
-                                   "slowdown, drops, memory, epoch and last heartbeat; per stream its devices, "
-                                   "IPS and t_forward. A table (coloured in a terminal), or JSON.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``status``."""
+    p.description = ("Asks the master of cluster.yaml (over the cluster's signed protocol) for its "
+                     "view: per device its seats, queue fill, IPS, stage time against the plan, "
+                     "slowdown, drops, memory, epoch and last heartbeat; per stream its devices, "
+                     "IPS and t_forward. A table (coloured in a terminal), or JSON.")
     p.add_argument("--cluster", type=Path, default=Path("cluster.yaml"), metavar="cluster.yaml",
                    help="where the master listens, and the secret (default cluster.yaml)")
     p.add_argument("--watch", nargs="?", type=float, const=1.0, metavar="S",
