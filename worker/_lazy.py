@@ -11,11 +11,11 @@ def lazy_attributes(package: str, exports: Mapping[str, Sequence[str]]) -> Calla
     """A module ``__getattr__`` for ``package`` that imports each name of ``exports`` (submodule -> names) on use."""
     where = {name: module for module, names in exports.items() for name in names}
 
-    def __getattr__(name: str) -> Any:
+    def lazy_getattr(name: str) -> Any:
         if name not in where:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         value = getattr(import_module(f"{package}.{where[name]}"), name)
         setattr(import_module(package), name, value)   # later look-ups skip this hook
         return value
 
-    return __getattr__
+    return lazy_getattr

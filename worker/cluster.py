@@ -11,6 +11,8 @@ Every key, with its default::
     agent:
       port: 7401                   # an agent's TCP port (0: any free port)
       cache_dir: ~/.cache/musical-chair/artifacts   # artifacts by sha256
+      cache_mb: 4096               # artifact cache cap: least recently used ones no seat needs are deleted; 0: none
+      link_dir: ""                 # where this disk already has artifacts (a local master's partitions): linked
       threads: 0                   # LiteRT threads per interpreter (0: LiteRT's default)
       max_frame_mb: 64             # larger frames are refused and the connection closed
       buffer: 64                   # tags a stage may hold
@@ -72,6 +74,8 @@ class AgentSettings:
 
     port: int = 7401
     cache_dir: str = "~/.cache/musical-chair/artifacts"
+    cache_mb: float = 4096.0     # over it the least recently used artifacts no seat uses are deleted; 0: no cap
+    link_dir: str = ""           # artifacts already on this disk (a local master's): hard-linked, not copied
     threads: int = 0
     max_frame_mb: float = 64.0
     buffer: int = 64
@@ -152,12 +156,16 @@ def parse_cluster(raw: Any, file: str = "cluster.yaml") -> ClusterConfig:
     agent = AgentSettings(
         v.integer(a.get("port", defaults.port), "agent.port", minimum=0),
         v.string(a.get("cache_dir", defaults.cache_dir), "agent.cache_dir"),
+        v.number(a.get("cache_mb", defaults.cache_mb), "agent.cache_mb"),
+        v.string(a["link_dir"], "agent.link_dir") if "link_dir" in a else defaults.link_dir,
         v.integer(a.get("threads", defaults.threads), "agent.threads", minimum=0),
         v.number(a.get("max_frame_mb", defaults.max_frame_mb), "agent.max_frame_mb", positive=True),
         v.integer(a.get("buffer", defaults.buffer), "agent.buffer", minimum=2),
         v.integer(a.get("almost_full", defaults.almost_full), "agent.almost_full", minimum=1),
         v.number(a.get("heartbeat_s", defaults.heartbeat_s), "agent.heartbeat_s", positive=True),
         v.number(a.get("send_mbps", defaults.send_mbps), "agent.send_mbps"))
+    if agent.cache_mb < 0:
+        raise v.fail("agent.cache_mb", "0 (no cap) or a positive size in MB", agent.cache_mb)
     if agent.send_mbps < 0:
         raise v.fail("agent.send_mbps", "0 (no cap) or a positive rate in Mbit/s", agent.send_mbps)
     if agent.almost_full >= agent.buffer:
@@ -178,5 +186,5 @@ def parse_cluster(raw: Any, file: str = "cluster.yaml") -> ClusterConfig:
         parse_codec_settings(top.get("codecs"), file))
 
 
-__all__ = ["AgentSettings", "ClusterConfig", "CodecSettings", "DeviceEntry", "Endpoint", "MetricsSettings", "load_cluster",
-           "parse_codec_settings", "parse_cluster"]
+__all__ = ["AgentSettings", "ClusterConfig", "CodecSettings", "DeviceEntry", "Endpoint", "MetricsSettings",
+           "load_cluster", "parse_codec_settings", "parse_cluster"]

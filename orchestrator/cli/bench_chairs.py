@@ -151,7 +151,8 @@ def _recovery(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _async_kill(args: argparse.Namespace, profile: Profile, index: int) -> tuple[int, str, float, float, int, int]:
+async def _async_kill(args: argparse.Namespace, profile: Profile,
+                      index: int) -> tuple[int, str, float, float, int, int]:
     local = LocalCluster(args.work_dir / f"run{index}", args.devices, settings=NO_DETECTOR)
     master, devices = await local.async_start_with_master(args.model, profile)
     try:

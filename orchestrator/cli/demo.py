@@ -98,7 +98,7 @@ def _run_single(args: argparse.Namespace) -> int:
     ref = StreamReference(model, backend=args.backend)
     camera = SyntheticCamera(seed=args.seed)
     print(f"running {spec.name} on synthetic video, single process, "
-          f"{'%d frames' % args.frames if args.frames else '%g s' % args.seconds}", file=sys.stderr, flush=True)
+          f"{f'{args.frames} frames' if args.frames else f'{args.seconds:g} s'}", file=sys.stderr, flush=True)
     started = last_report = time.perf_counter()
     frames = results = 0
     first_tag = None

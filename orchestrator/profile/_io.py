@@ -13,8 +13,20 @@ from worker.codecs import parse_codec
 from worker.errors import ConfigError, UserError
 
 from .._config import Validator, data_dir, locate, read_yaml, shipped
-from ._model import (MEDIA, CodecTiming, DeviceFacts, LayerTiming, LinkModel, LoadModel, MemoryModel, ModelTimings,
-                     OpModel, Power, Profile, TaskTiming)
+from ._model import (
+    MEDIA,
+    CodecTiming,
+    DeviceFacts,
+    LayerTiming,
+    LinkModel,
+    LoadModel,
+    MemoryModel,
+    ModelTimings,
+    OpModel,
+    Power,
+    Profile,
+    TaskTiming,
+)
 
 _SECTIONS = {"device": DeviceFacts, "power": Power, "link": LinkModel, "memory": MemoryModel, "load": LoadModel}
 

@@ -127,7 +127,8 @@ def partition(blocks: Sequence[SourceBlock], model: str, out: Path, cuts: Mappin
             layer_names = [graph.layers[li].name for li in group]
             macs = sum(op_macs(graph, o) for li in group for o in graph.layers[li].ops)
             k = shards.get(block.name, {}).get(group[0], 0) if len(group) == 1 else 0
-            shard_list = [Shard(i, k, lo, hi, _save(g, out)) for i, (lo, hi, g) in enumerate(shard_graph(sub, k))] if k else []
+            shard_list = ([Shard(i, k, lo, hi, _save(g, out)) for i, (lo, hi, g) in enumerate(shard_graph(sub, k))]
+                          if k else [])
             task = Task(name, block.name, layer_names, tensor_refs(sub, sub.inputs), tensor_refs(sub, sub.outputs),
                         macs, graph.weight_bytes(_ops(graph, group)), None if k else _save(sub, out), shard_list)
             tasks.append(task)

@@ -35,7 +35,7 @@ def write_tflite(graph: Graph, path: str | os.PathLike[str] | None = None) -> by
         if t.data is not None:
             buffer_of[i] = len(buffer_data)
             buffer_data.append(_bytes_vector(b, np.ascontiguousarray(t.data, t.dtype)))
-    layers_json = json.dumps([{"name": l.name, "ops": list(l.ops)} for l in graph.layers]).encode()
+    layers_json = json.dumps([{"name": layer.name, "ops": list(layer.ops)} for layer in graph.layers]).encode()
     meta_buffer = len(buffer_data)
     buffer_data.append(_bytes_vector(b, np.frombuffer(layers_json, np.uint8)))
     buffers = []

@@ -21,7 +21,6 @@ from .spec import ModelSpec, load_spec
 from .tflite_writer import write_tflite
 
 
-
 def _builder_fingerprint() -> str:
     """Hash of the code that turns a spec into bytes: a change to it invalidates cached builds."""
     here = Path(__file__).resolve().parent

@@ -9,7 +9,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-
 from orchestrator.profile import find_profile, load_profile, save_profile
 from orchestrator.toolchain.analysis import layer_stats
 from orchestrator.toolchain.source import open_model
