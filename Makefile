@@ -9,13 +9,18 @@ MEDIAPIPE_WHEEL_VERSION := 0.10.14
 
 export MCHAIR_CACHE_DIR ?= $(CURDIR)/build/cache
 
-.PHONY: demo test install third-party clean
+.PHONY: demo test check install third-party clean
 
 demo: $(STAMP)
 	$(BIN)/mchair demo
 
 test: $(STAMP) third-party
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The quality gates .ci/run passes before the tests: lint (ruff) and types (mypy, 0 errors).
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 install: $(STAMP)
 

@@ -111,7 +111,8 @@ async def _async_alternate(args: argparse.Namespace, profile: Profile) -> tuple[
     local = LocalCluster(args.work_dir / "warm", args.devices, cameras=2, settings=NO_DETECTOR)
     master, _ = await local.async_start_with_master(args.model, profile)
     cameras = list(local.cameras)
-    warm, first = [], []
+    warm: list[float] = []
+    first: list[float] = []
     try:
         for i in range(args.alternations):
             camera, other = cameras[i % 2], (cameras[(i + 1) % 2] if i else None)

@@ -167,8 +167,8 @@ def _single_process_ips(spec: ModelSpec, seconds: float) -> float:
 
 async def _cluster(args: argparse.Namespace, devices: int, profile: Profile, fps: float) -> Report:
     local = LocalCluster(args.work_dir, devices)
-    master, devices = await local.async_start_with_master(args.model, profile, fps=fps)
+    master, found = await local.async_start_with_master(args.model, profile, fps=fps)
     try:
-        return await async_run(master, devices, local.recorder, args.seconds)
+        return await async_run(master, found, local.recorder, args.seconds)
     finally:
         await local.async_stop_with(master, "benchmark over")

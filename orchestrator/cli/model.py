@@ -7,6 +7,7 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from worker.codecs import CODECS, parse_codec
 from worker.errors import UserError
@@ -79,7 +80,8 @@ def _build(args: argparse.Namespace) -> int:
 def _inspect(args: argparse.Namespace) -> int:
     name, blocks = open_model(args.model, seed=args.seed)
     sizes = _codec_sizes(args, blocks) if args.codec else None
-    report = []
+    frame_bytes = sizes.frame_bytes if sizes else 1.0
+    report: list[dict[str, Any]] = []
     for block in blocks:
         if block.graph is None:
             report.append({"block": block.name, "builtin": block.builtin, "layers": []})
@@ -88,7 +90,7 @@ def _inspect(args: argparse.Namespace) -> int:
         coded = [sizes.cut_bytes(block, s.index) for s in stats] if sizes else []
         layers = [asdict(s) for s in stats]
         for layer, nbytes in zip(layers, coded):
-            layer.update(codec=args.codec, codec_cut_bytes=nbytes, codec_cut_per_frame=nbytes / sizes.frame_bytes)
+            layer.update(codec=args.codec, codec_cut_bytes=nbytes, codec_cut_per_frame=nbytes / frame_bytes)
         report.append({"block": block.name, "file": block.file, "layers": layers})
         if args.json:
             continue
@@ -97,8 +99,9 @@ def _inspect(args: argparse.Namespace) -> int:
         rows = [[s.index, s.name, "+".join(dict.fromkeys(s.ops)), str(s.output_shape), human_bytes(s.weight_bytes),
                  s.macs, human_bytes(s.output_bytes), f"{human_bytes(s.cut_bytes)} ({s.cut_tensors})",
                  round(s.cut_ratio, 3)]
-                + ([human_bytes(c), round(c / sizes.frame_bytes, 3)] if sizes else [])
-                + [f"{s.shard_units}" if s.shardable else "-", s.problem] for s, c in zip(stats, coded or stats)]
+                + ([human_bytes(c), round(c / frame_bytes, 3)] if sizes else [])
+                + [f"{s.shard_units}" if s.shardable else "-", s.problem]
+                for s, c in zip(stats, coded or [0.0] * len(stats))]
         codec = [f"cut in {args.codec}", "/ raw frame"] if sizes else []
         print(format_table(["#", "layer", "ops", "output", "weights", "MACs", "out bytes",
                             "cut after (tensors)", "cut/input", *codec, "shard units", "cannot partition"], rows))

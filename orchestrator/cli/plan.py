@@ -60,7 +60,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 def report(plans: PlanSet) -> str:
     """The table of plans for n = 1..n_max, one row per n, and the stages of the largest plan."""
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for n, (plan, reason) in enumerate(zip(plans.plans, plans.reasons), 1):
         if plan is None:
             rows.append((n, "-", "-", "-", "-", "-", f"no plan: {reason}"))

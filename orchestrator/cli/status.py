@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from worker.cluster import ClusterConfig, load_cluster
 from worker.errors import UserError
@@ -18,6 +19,9 @@ from worker.wire import WireError
 
 from ._master_link import TIMEOUT_S, async_connect_master, master_where
 from ._table import format_table
+
+if TYPE_CHECKING:  # rich is imported only where a terminal shows it
+    from rich.console import RenderableType
 
 DEVICE_HEADERS = ("device", "alive", "stream", "seats", "epoch", "queue", "IPS", "stage ms (plan)", "slowdown",
                   "drops", "RSS MB", "heard s ago")
@@ -92,6 +96,8 @@ async def async_fetch_status(cluster: ClusterConfig) -> Status:
 
 def _rows(status: Status) -> tuple[list[Sequence[object]], list[Sequence[object]]]:
     """The device and stream rows both views show."""
+    devices: list[Sequence[object]]
+    streams: list[Sequence[object]]
     devices = [(d.device, "yes" if d.alive else "NO", d.stream or "-", ", ".join(d.seats) or "-", d.epoch,
                 f"{d.queue_fill:.0%}", round(d.ips, 1),
                 ", ".join(f"{t.stage} {t.ms:.1f}" + (f" ({t.expected_ms:.1f})" if t.expected_ms else "")
@@ -133,7 +139,7 @@ def plain_view(status: Status) -> str:
                         format_table(LINK_HEADERS, links) if links else "no tensors on the network"))
 
 
-def rich_view(status: Status) -> object:
+def rich_view(status: Status) -> RenderableType:
     """The status as rich tables (a terminal): lost devices and slowed ones stand out."""
     from rich.console import Group
     from rich.table import Table

@@ -38,7 +38,7 @@ def bind(plan: Plan, manifest: Manifest, spec: ModelSpec | None, devices: Sequen
     # What each block passes on (its first output), and what each block reads as its inputs.
     passes = {input_name: CAMERA_FRAME}
     reads: dict[str, set[str]] = {}
-    results = set()
+    results: set[str] = set()
     # Graph blocks are in the manifest's sources, built-in steps only among its tasks.
     block_io = [(b.name, b.inputs, b.outputs) for b in manifest.blocks]
     block_io += [(t.block, t.inputs, t.outputs) for t in manifest.tasks if t.builtin]
@@ -119,9 +119,9 @@ def _with_routes(stages: list[StageSpec], codecs: Sequence[str]) -> list[StageSp
 def seat_keys(stages: Plan | Sequence[StagePlan] | Sequence[StageSpec]) -> list[tuple[int, int, int]]:
     """(stage, replica, shard) of every seat in seat order: the recorder's, then every later stage's
     replicas, each with its shards."""
-    stages = stages.details if isinstance(stages, Plan) else stages
+    details: Sequence[StagePlan | StageSpec] = stages.details if isinstance(stages, Plan) else stages
     keys = [(0, 0, 0)]
-    for index, s in enumerate(stages[1:], start=1):
+    for index, s in enumerate(details[1:], start=1):
         keys += [(index, r, k) for r in range(s.replicas) for k in range(s.shards)]
     return keys
 

@@ -22,22 +22,22 @@ def cluster_status(master: Master) -> Status:
     period = master.cluster.agent.heartbeat_s   # a heartbeat's link bytes cover one period
     by_epoch = {r.epoch: r for s in master.streams.values() for r in s.runs}
     seats: dict[str, tuple[str, list[str]]] = {}
-    for run in runs:
-        for seat in run.table.seats:
-            stage = run.table.stages[seat.stage]
-            stream, labels = seats.setdefault(seat.device, (run.table.stream, []))
+    for current in runs:
+        for seat in current.table.seats:
+            stage = current.table.stages[seat.stage]
+            _, labels = seats.setdefault(seat.device, (current.table.stream, []))
             labels.append(f"{stage.name} {seat.replica}/{seat.shard}" if stage.replicas * stage.shards > 1
                           else stage.name)
     devices = []
     for name, member in sorted(master.fleet.members.items()):
         beat = master.heartbeats.get(name)
-        run = by_epoch.get(beat.epoch) if beat else None
-        stream, labels = seats.get(name, ("", []))
+        beat_run = by_epoch.get(beat.epoch) if beat else None
+        stream_name, labels = seats.get(name, ("", []))
         devices.append(DeviceStatus(
-            device=name, alive=member.alive, camera=member.device.camera, stream=stream, seats=tuple(labels),
+            device=name, alive=member.alive, camera=member.device.camera, stream=stream_name, seats=tuple(labels),
             epoch=beat.epoch if beat else 0, queue_fill=beat.queue_fill if beat else 0.0,
             ips=beat.ips if beat else 0.0,
-            stage_ms=tuple(StageTime(stage=s.stage, ms=s.ms, expected_ms=_expected_ms(run, s.stage))
+            stage_ms=tuple(StageTime(stage=s.stage, ms=s.ms, expected_ms=_expected_ms(beat_run, s.stage))
                            for s in (beat.stage_latency_ms if beat else ())),
             slowdown=master.contention.scale(name), drops=beat.drops if beat else 0,
             rss_mb=beat.rss_mb if beat else 0.0,

@@ -142,7 +142,7 @@ def _record(v: Validator, raw: Any, key: str, cls: type) -> Any:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     body = v.mapping(raw, key, set(fields))
-    values = {}
+    values: dict[str, Any] = {}
     for name, f in fields.items():
         fkey = f"{key}.{name}"
         if name not in body:

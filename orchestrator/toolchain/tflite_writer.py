@@ -185,10 +185,10 @@ def _options(b: flatbuffers.Builder, op: Operator, index: int) -> int:
         else:
             prepared[key] = value
     getattr(module, f"{prefix}Start")(b)
-    for key, value in prepared.items():
+    for key, ready in prepared.items():
         adder = getattr(module, f"{prefix}Add{camel(key)}", None)
         if adder is None:
             raise UnsupportedOpError(f"operator {index} ({op.kind}): option {key!r} is not a "
                                      f"field of {prefix}")
-        adder(b, value)
+        adder(b, ready)
     return getattr(module, f"{prefix}End")(b)

@@ -58,7 +58,7 @@ from ._transport import DataTransport
 log = logging.getLogger("mchair.agent")
 
 if TYPE_CHECKING:  # typing.Self is 3.11+; annotations are not evaluated at run time
-    from typing import Self
+    from typing_extensions import Self
 
 
 class Agent:

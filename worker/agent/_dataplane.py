@@ -305,12 +305,12 @@ class DataPlane:
                 frame=meta.frame,
                 compute_ms=meta.compute_ms, queue_ms=meta.queue_ms))
             self.batches_sent += 1
-        for tag, tensors in results.items():
+        for tag, result in results.items():
             meta = self._meta(seat, tag, compute_ms)
             # Transfer is what is neither compute nor queue since the capture (one clock on one host).
             elapsed_ms = (time.time_ns() - meta.captured_ns) / 1e6 if meta.captured_ns else 0.0
             self._send(self.table.master, Result(
-                epoch=self.table.epoch, stream=self.table.stream, tag=tag, shard=shard, tensors=tuple(tensors),
+                epoch=self.table.epoch, stream=self.table.stream, tag=tag, shard=shard, tensors=tuple(result),
                 captured_ns=meta.captured_ns, frame=meta.frame, compute_ms=meta.compute_ms, queue_ms=meta.queue_ms,
                 transfer_ms=max(0.0, elapsed_ms - meta.compute_ms - meta.queue_ms)))
             self.results_sent += 1

@@ -101,10 +101,10 @@ def _parse(data: bytes, name: str) -> Graph:
         custom = bytes(op.CustomOptionsAsNumpy()) if not op.CustomOptionsIsNone() else b""
         operators.append(Operator(kind, inputs, outputs, options_type, options, custom, version))
 
-    inputs = [int(x) for x in sg.InputsAsNumpy()] if not sg.InputsIsNone() else []
-    outputs = [int(x) for x in sg.OutputsAsNumpy()] if not sg.OutputsIsNone() else []
+    graph_inputs = [int(x) for x in sg.InputsAsNumpy()] if not sg.InputsIsNone() else []
+    graph_outputs = [int(x) for x in sg.OutputsAsNumpy()] if not sg.OutputsIsNone() else []
     graph_name = (sg.Name() or b"").decode() or Path(name).stem
-    graph = Graph(graph_name, tensors, operators, inputs, outputs, [])
+    graph = Graph(graph_name, tensors, operators, graph_inputs, graph_outputs, [])
     graph.layers = _stored_layers(model, buffers, len(operators)) or default_layers(graph)
     return graph
 

@@ -133,9 +133,10 @@ class SeatEngine:
             if tag in self._done[task.name] or tag < self._first[task.name]:
                 continue
             values = [self._input(name, tag) for name in task.inputs]
-            if any(v is None for v in values):
+            ready = [v for v in values if v is not None]
+            if len(ready) < len(values):
                 continue
-            results = self._run(task, values)
+            results = self._run(task, ready)
             self._done[task.name].add(tag)
             self.runs += 1
             for name, value in zip(task.outputs, results):
