@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from orchestrator.cli import MASTER_MODULES
-from orchestrator.toolchain.zoo import build_model, find_spec
+from orchestrator.toolchain.zoo import build_model, cache_dir, find_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 # What only the master (or a tool) imports; flatbuffers stays importable: LiteRT itself needs it.
@@ -101,3 +102,11 @@ def test_a_master_command_without_the_master_extra_names_the_extra() -> None:
     help_done = subprocess.run([sys.executable, "-c", hook_without_orchestrator + code, "--help"],
                                capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert help_done.returncode == 0 and "plan" in help_done.stdout
+
+
+def test_without_a_configured_cache_built_models_stay_in_the_checkouts_build_dir(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MCHAIR_CACHE_DIR", raising=False)
+    assert cache_dir() == ROOT / "build" / "cache"
+    monkeypatch.setenv("MCHAIR_CACHE_DIR", "/somewhere/else")
+    assert cache_dir() == Path("/somewhere/else")
