@@ -163,9 +163,11 @@ class ArtifactCache:
 
         Returns the sha256 of every artifact pruned."""
         self.in_use = frozenset(artifacts)
-        for sha in self.in_use:
-            if self.has(sha):
+        for sha in filter(is_sha256, self.in_use):
+            try:
                 os.utime(self.path(sha))   # the file's mtime is its last use: the order of pruning
+            except OSError:   # not there yet (it is being fetched), or a read-only cache: nothing to order
+                pass
         return self.prune()
 
     def prune(self) -> list[str]:
@@ -187,7 +189,11 @@ class ArtifactCache:
             sha = path.stem
             if sha in self.in_use or sha in self._assemblies:
                 continue
-            path.unlink(missing_ok=True)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:   # a cache it may not write: it keeps working, over its cap
+                log.warning("artifact cache %s: cannot prune %s: %s", self.directory, path.name, exc)
+                continue
             self._runners.pop(sha, None)
             self._verified.discard(sha)
             total -= size
