@@ -9,7 +9,7 @@ MEDIAPIPE_WHEEL_VERSION := 0.10.14
 
 export MCHAIR_CACHE_DIR ?= $(CURDIR)/build/cache
 
-.PHONY: demo test install third-party clean
+.PHONY: demo test check install third-party clean
 
 demo: $(STAMP)
 	$(BIN)/mchair demo
@@ -17,12 +17,17 @@ demo: $(STAMP)
 test: $(STAMP) third-party
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The quality gates .ci/run passes before the tests: lint (ruff) and types (mypy, 0 errors).
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
 install: $(STAMP)
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,ray]'
+	$(BIN)/python -m pip install --quiet -e '.[master,test,ray]'
 	touch $(STAMP)
 
 third-party: $(THIRD_PARTY)/.done

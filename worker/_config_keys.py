@@ -90,12 +90,19 @@ class Number:
 
 @dataclass(frozen=True)
 class Text:
-    """A non-empty string."""
+    """A string, non-empty unless ``empty`` allows it (an empty one then means "none")."""
 
-    expected: str = "a non-empty string"
+    empty: bool = False
+
+    @property
+    def expected(self) -> str:
+        """What the key holds."""
+        return "a string (empty: none)" if self.empty else "a non-empty string"
 
     def parse(self, raw: Any, path: str, v: Validator) -> str:
-        """``raw`` as a non-empty string."""
+        """``raw`` as a string."""
+        if self.empty and raw == "":
+            return raw
         return v.string(raw, path)
 
 

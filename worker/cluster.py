@@ -94,6 +94,12 @@ class AgentSettings:
     cache_dir: str = key("~/.cache/musical-chair/artifacts", Text(),
                          "where an agent keeps the artifacts (`.tflite` files) it fetched, by sha256. `~` is the "
                          "agent's user's home")
+    cache_mb: float = key(4096.0, Number(0, 10_000_000),
+                          "cap on the artifact cache in MB: over it, the least recently used artifacts that no seat "
+                          "needs are deleted (0: no cap)")
+    link_dir: str = key("", Text(empty=True),
+                        "a directory on the same disk that already holds artifacts by sha256 (a local master's "
+                        "partitions): they are hard-linked into the cache instead of fetched and copied")
     threads: int = key(0, Integer(0, 256), "LiteRT threads per interpreter (0: LiteRT's default)")
     max_frame_mb: float = key(64.0, Number(0, MAX_FRAME_MB, above=True),
                               "larger frames are refused and the connection is closed (the master and "

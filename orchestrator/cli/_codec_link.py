@@ -106,8 +106,8 @@ async def _measure(model: str, spec: ModelSpec, profile: Profile, devices: int, 
         await local.async_stop_with(master, "benchmark over")
     verdict = verify_runs(spec, local.cameras[local.recorder], master.streams[local.recorder].runs,
                           settings.error_budget)
-    return (sum(link.sent for link in master.state.link_bytes.values()), sum(link.raw for link in master.state.link_bytes.values()),
-            report, verdict)
+    links = master.state.link_bytes.values()
+    return sum(link.sent for link in links), sum(link.raw for link in links), report, verdict
 
 
 def link_table(runs: list[LinkRun], mbps: float) -> str:

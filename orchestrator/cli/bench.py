@@ -10,16 +10,15 @@ from pathlib import Path
 from ..planner import PlanSet, build_problem, draw_ips, plan_problem
 from ..profile import find_profile
 from ..toolchain.model import open_model
-from ..toolchain.zoo import builtin_models, find_spec
+from ..toolchain.zoo import builtin_models
 from . import bench_chairs, bench_codec, bench_lab, bench_lab_faults, bench_pipeline, bench_ray, bench_wire
 from ._table import format_table
 
 TARGET_S = 1.0
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``bench`` and its benchmarks."""
-    parser = sub.add_parser("bench", help="benchmarks that print figures and ratios against a baseline")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options and benchmarks of ``bench``."""
     bsub = parser.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK")
     p = bsub.add_parser("planner", help="time to plan n = 1..N for each built-in model, IPS optimal/paper")
     p.add_argument("--profile", default="rpi3", metavar="P", help="profile name or .yaml (default rpi3)")

@@ -111,7 +111,8 @@ async def _async_alternate(args: argparse.Namespace, profile: Profile) -> tuple[
     local = LocalCluster(args.work_dir / "warm", args.devices, cameras=2, settings=NO_DETECTOR)
     master, _ = await local.async_start_with_master(args.model, profile)
     cameras = list(local.cameras)
-    warm, first = [], []
+    warm: list[float] = []
+    first: list[float] = []
     try:
         for i in range(args.alternations):
             camera, other = cameras[i % 2], (cameras[(i + 1) % 2] if i else None)
@@ -151,7 +152,8 @@ def _recovery(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _async_kill(args: argparse.Namespace, profile: Profile, index: int) -> tuple[int, str, float, float, int, int]:
+async def _async_kill(args: argparse.Namespace, profile: Profile,
+                      index: int) -> tuple[int, str, float, float, int, int]:
     local = LocalCluster(args.work_dir / f"run{index}", args.devices, settings=NO_DETECTOR)
     master, devices = await local.async_start_with_master(args.model, profile)
     try:

@@ -27,8 +27,8 @@ from worker.executor import load_model
 from worker.wire import CODECS, TensorBatch, decode, encode_parts, encode_tensor
 
 from ..profile import relu_like
-from ..toolchain.partition import partition
 from ..toolchain.model import open_model
+from ..toolchain.partition import partition
 from ._codec_args import add_codec_arguments, codec_settings
 from ._codec_link import link_table, run_link_benchmark
 from ._table import format_table, human_bytes

@@ -72,7 +72,7 @@ def _lab(args: argparse.Namespace) -> int:
                   f"{n} lab devices ({args.cpu:g} cores, {args.memory}, {lab_spec.link} {args.medium}), "
                   f"round trip {rtt * 1000:.2f} ms, {args.seconds:g} s ...", file=sys.stderr, flush=True)
 
-            async def stream(master: Master, devices: list[Device]) -> tuple[Report, list[float]]:
+            async def stream(master: Master, devices: list[Device], lab: Lab = lab) -> tuple[Report, list[float]]:
                 before = [cgroups.cpu_seconds(lab.name, d.name) for d in devices]
                 report = await async_run(master, devices, "pi0", args.seconds)
                 used = [cgroups.cpu_seconds(lab.name, d.name) - b for d, b in zip(devices, before)]

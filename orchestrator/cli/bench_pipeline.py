@@ -20,8 +20,8 @@ from ..master import LocalCluster, Report, async_run
 from ..planner import Plan, build_problem, plan_problem
 from ..profile import Profile, find_profile
 from ..report import PipelineBenchmark, PipelineRun
-from ..toolchain.reference import StreamReference
 from ..toolchain.model import open_model
+from ..toolchain.reference import StreamReference
 from ..toolchain.spec import ModelSpec
 from ..toolchain.zoo import build_model, find_spec
 from ._table import format_table
@@ -170,8 +170,8 @@ def single_process_ips(spec: ModelSpec, seconds: float) -> float:
 
 async def _cluster(args: argparse.Namespace, devices: int, profile: Profile, fps: float) -> Report:
     local = LocalCluster(args.work_dir, devices)
-    master, devices = await local.async_start_with_master(args.model, profile, fps=fps)
+    master, found = await local.async_start_with_master(args.model, profile, fps=fps)
     try:
-        return await async_run(master, devices, local.recorder, args.seconds)
+        return await async_run(master, found, local.recorder, args.seconds)
     finally:
         await local.async_stop_with(master, "benchmark over")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from functools import partial
 
 from worker.wire import AEAD, HEADER_BYTES, MAC, Session, TensorBatch, decode, encode_parts
 
@@ -22,23 +23,26 @@ _SECRET = b"mchair bench: not a cluster secret"
 
 
 def print_seal_table(batches: dict[int, TensorBatch], budget: float) -> bool:
-    """Print the table for each size's batch; True when aead meets the target at TARGET_SIZE (or it was not measured)."""
+    """Print the table for each size's batch; True when aead meets the target at TARGET_SIZE (or it was not
+    measured)."""
 
     rows, ratios = [], {}
     for i, (size, batch) in enumerate(batches.items(), 1):
         print(f"[{i}/{len(batches)}] seal {human_bytes(size)} ...", file=sys.stderr, flush=True)
         raw = bytes(batch.tensors[0].data)
-        copy = best_seconds(lambda raw=raw: bytearray(raw), budget / 8)
+        copy = best_seconds(partial(bytearray, raw), budget / 8)
         row: list[object] = [human_bytes(size), size / copy / 1e9]
         for mode in MODES:
             slower = max(_sender_seconds(batch, mode, budget / 8), _receiver_seconds(batch, mode, budget / 8))
             row += [size / slower / 1e9, copy / slower]
             ratios[(size, mode)] = copy / slower
         rows.append(tuple(row))
-    print("\nsealing frames: GB/s of tensor bytes on the slower side (sender: encode + seal; receiver: open + decode)\n")
+    print("\nsealing frames: GB/s of tensor bytes on the slower side (sender: encode + seal; receiver: open + "
+          "decode)\n")
     print(format_table(("size", "memcpy", *(c for mode in MODES for c in (mode, "ratio"))), rows))
     print("\nraw = no sealing (what mchair before issue 17 sent; no longer selectable); mac = authenticated "
-          "(Poly1305);\naead = encrypted and authenticated (ChaCha20-Poly1305, the default); ratio = speed / memcpy speed")
+          "(Poly1305);\naead = encrypted and authenticated (ChaCha20-Poly1305, the default); "
+          "ratio = speed / memcpy speed")
     if (TARGET_SIZE, AEAD) not in ratios:
         print(f"\nseal target size {human_bytes(TARGET_SIZE)} not measured (add it to --sizes)")
         return True

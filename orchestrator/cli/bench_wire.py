@@ -15,7 +15,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -112,7 +112,8 @@ def _wire_times(size: int, budget: float) -> tuple[float, float, float, float]:
     batch = _batch(size)
     raw = bytes(batch.tensors[0].data)
     payload = encode(batch, None)
-    if decode(payload, None).tensors[0].data != raw:
+    back = decode(payload, None)
+    if not isinstance(back, TensorBatch) or back.tensors[0].data != raw:
         raise RuntimeError("decode(encode(batch)) differs from the batch")
     return (best_seconds(lambda: bytearray(raw), budget), best_seconds(lambda: encode_parts(batch, None), budget),
             best_seconds(lambda: encode(batch, None), budget), best_seconds(lambda: decode(payload, None), budget))
@@ -229,7 +230,7 @@ async def _serve_echo(max_bytes: int) -> None:
     print(*(s.sockets[0].getsockname()[1] for s in servers), flush=True)
     loop = asyncio.get_running_loop()
     stdin_closed = loop.create_future()
-    loop.add_reader(sys.stdin.fileno(), lambda: stdin_closed.done() or stdin_closed.set_result(None))
+    loop.add_reader(sys.stdin.fileno(), lambda: None if stdin_closed.done() else stdin_closed.set_result(None))
     await stdin_closed  # the parent closes our stdin when it is done (or dies)
     for server in servers:
         server.close()

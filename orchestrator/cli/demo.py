@@ -23,10 +23,8 @@ from ._table import format_table
 from .master import format_links, format_report, format_streams
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``demo``."""
-    p = sub.add_parser("demo", help="a local cluster runs a model on synthetic video: IPS, latency, and a check "
-                                    "against the single-process reference")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``demo``."""
     p.add_argument("--devices", type=int, default=3, metavar="N",
                    help="agent processes on 127.0.0.1 (default 3); 0: the single-process reference alone")
     p.add_argument("--profile", default="xeon-2core", metavar="P",
@@ -101,7 +99,7 @@ def _run_single(args: argparse.Namespace) -> int:
     ref = StreamReference(model, backend=args.backend)
     camera = SyntheticCamera(seed=args.seed)
     print(f"running {spec.name} on synthetic video, single process, "
-          f"{'%d frames' % args.frames if args.frames else '%g s' % args.seconds}", file=sys.stderr, flush=True)
+          f"{f'{args.frames} frames' if args.frames else f'{args.seconds:g} s'}", file=sys.stderr, flush=True)
     started = last_report = time.perf_counter()
     frames = results = 0
     first_tag = None

@@ -19,10 +19,10 @@ from ._table import format_table
 from .master import format_report, format_streams
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``lab`` and its sub-commands."""
-    parser = sub.add_parser("lab", help="an emulated swarm of Pis on this machine: namespaces, Wi-Fi links, "
-                                        "CPU shares, faults (root)")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The sub-commands of ``lab`` and their options."""
+    parser.description = ("an emulated swarm of Pis on this machine: namespaces, Wi-Fi links, CPU shares, "
+                          "faults (root)")
     lsub = parser.add_subparsers(dest="lab_command", required=True, metavar="ACTION")
     up = lsub.add_parser("up", help="start N devices, each an agent in its own namespace and cgroup")
     _add_up_arguments(up)

@@ -23,15 +23,14 @@ from ._table import format_table
 from .status import LINK_HEADERS, link_row
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``master``."""
-    p = sub.add_parser("master", help="run the master: find the agents, play musical chairs, report",
-                       description="Finds the agents (zeroconf or cluster.yaml's list) and keeps watching them. "
-                                   "When a camera sees motion (or `mchair motion CAMERA`, or --record) its "
-                                   "stream takes devices: MODEL planned with the profile for the devices it "
-                                   "gets, bound so that as few as possible load new weights. Devices joining, "
-                                   "leaving, missing heartbeats or slowed down re-seat the streams. Reports per "
-                                   "stream until --seconds pass or Ctrl-C.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``master``."""
+    p.description = ("Finds the agents (zeroconf or cluster.yaml's list) and keeps watching them. "
+                     "When a camera sees motion (or `mchair motion CAMERA`, or --record) its "
+                     "stream takes devices: MODEL planned with the profile for the devices it "
+                     "gets, bound so that as few as possible load new weights. Devices joining, "
+                     "leaving, missing heartbeats or slowed down re-seat the streams. Reports per "
+                     "stream until --seconds pass or Ctrl-C.")
     p.add_argument("--cluster", type=Path, required=True, metavar="cluster.yaml", help="the cluster config")
     p.add_argument("--model", required=True, metavar="MODEL", help="built-in model name, spec .yaml or .tflite")
     p.add_argument("--profile", default="rpi3", metavar="P", help="profile of the devices (default rpi3)")

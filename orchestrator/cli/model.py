@@ -7,6 +7,7 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from worker.errors import UserError
 from worker.executor import BACKENDS
@@ -15,15 +16,14 @@ from worker.wire import CODECS, parse_codec
 from ..toolchain.activations import CutSizes
 from ..toolchain.check import TOLERANCE, check_partition
 from ..toolchain.manifest import load_manifest
-from ..toolchain.partition import balanced_cuts, partition, resolve_cuts, resolve_shards
 from ..toolchain.model import Model, open_model
+from ..toolchain.partition import balanced_cuts, partition, resolve_cuts, resolve_shards
 from ..toolchain.zoo import build_model, find_spec
 from ._table import format_table, human_bytes
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``model`` and its sub-commands."""
-    parser = sub.add_parser("model", help="build, inspect, partition and check models")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options and sub-commands of ``model``."""
     msub = parser.add_subparsers(dest="model_command", required=True, metavar="SUBCOMMAND")
 
     p = msub.add_parser("build", help="write one .tflite per block of a model spec")
@@ -80,7 +80,7 @@ def _inspect(args: argparse.Namespace) -> int:
     model = open_model(args.model, seed=args.seed)
     name, blocks = model.name, model.blocks
     sizes = _codec_sizes(args, model) if args.codec else None
-    report = []
+    report: list[dict[str, Any]] = []
     for block in blocks:
         if block.graph is None:
             report.append({"block": block.name, "builtin": block.builtin, "layers": []})
@@ -89,6 +89,7 @@ def _inspect(args: argparse.Namespace) -> int:
         coded = [sizes.cut_bytes(block, s.index) for s in stats] if sizes else []
         layers = [asdict(s) for s in stats]
         for layer, nbytes in zip(layers, coded):
+            assert sizes is not None
             layer.update(codec=args.codec, codec_cut_bytes=nbytes, codec_cut_per_frame=nbytes / sizes.frame_bytes)
         report.append({"block": block.name, "file": block.file, "layers": layers})
         if args.json:
@@ -99,10 +100,12 @@ def _inspect(args: argparse.Namespace) -> int:
                  s.macs, human_bytes(s.output_bytes), f"{human_bytes(s.cut_bytes)} ({s.cut_tensors})",
                  round(s.cut_ratio, 3)]
                 + ([human_bytes(c), round(c / sizes.frame_bytes, 3)] if sizes else [])
-                + [f"{s.shard_units}" if s.shardable else "-", s.problem or s.notes] for s, c in zip(stats, coded or stats)]
+                + [f"{s.shard_units}" if s.shardable else "-", s.problem or s.notes]
+                for s, c in zip(stats, coded or [0] * len(stats))]
         codec = [f"cut in {args.codec}", "/ raw frame"] if sizes else []
         print(format_table(["#", "layer", "ops", "output", "weights", "MACs", "out bytes",
-                            "cut after (tensors)", "cut/input", *codec, "shard units", "cannot partition / notes"], rows))
+                            "cut after (tensors)", "cut/input", *codec, "shard units", "cannot partition / notes"],
+                           rows))
     for block in blocks:
         if block.graph is None and not args.json:
             print(f"\n{name} / {block.name}: built-in step {block.builtin} (runs on the recorder)")

@@ -14,12 +14,11 @@ from ._master_link import async_connect_master
 from .status import async_fetch_status
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``motion``."""
-    p = sub.add_parser("motion", help="tell the master that CAMERA sees motion (or, with --stop, no longer)",
-                       description="Sends the Motion event a camera agent's detector sends, signed with the "
-                                   "cluster secret: for tests, and for motion that comes from elsewhere (a PIR "
-                                   "sensor, a door contact). The master starts (or stops) CAMERA's stream.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``motion``."""
+    p.description = ("Sends the Motion event a camera agent's detector sends, signed with the "
+                     "cluster secret: for tests, and for motion that comes from elsewhere (a PIR "
+                     "sensor, a door contact). The master starts (or stops) CAMERA's stream.")
     p.add_argument("camera", metavar="CAMERA", help="the camera's device name")
     p.add_argument("--stop", action="store_true", help="motion stopped: release the stream's devices")
     p.add_argument("--cluster", type=Path, default=Path("cluster.yaml"), metavar="cluster.yaml",

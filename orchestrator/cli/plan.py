@@ -16,13 +16,11 @@ from ._codec_args import add_codec_arguments, codec_settings
 from ._table import format_table, human_bytes
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``plan``."""
-    p = sub.add_parser(
-        "plan", help="plan a model for every cluster size 1..N on a profiled device type",
-        description="For every n = 1..N devices: which layers go together, which stages are replicated "
-                    "(data parallelism) or split (model parallelism), and the predicted IPS, t_forward, "
-                    "reload time, memory per device and energy per inference.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``plan``."""
+    p.description = ("For every n = 1..N devices: which layers go together, which stages are replicated "
+                     "(data parallelism) or split (model parallelism), and the predicted IPS, t_forward, "
+                     "reload time, memory per device and energy per inference.")
     p.add_argument("model", metavar="MODEL", help="built-in model name, spec .yaml or any .tflite")
     p.add_argument("--profile", required=True, metavar="P", help="profile name (rpi3) or profile .yaml")
     p.add_argument("--devices", type=int, required=True, metavar="N", help="plan for 1..N devices")
@@ -63,7 +61,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 def report(plans: PlanSet) -> str:
     """The table of plans for n = 1..n_max, one row per n, and the stages of the largest plan."""
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for n, (plan, reason) in enumerate(zip(plans.plans, plans.reasons), 1):
         if plan is None:
             rows.append((n, "-", "-", "-", "-", "-", f"no plan: {reason}"))

@@ -52,16 +52,14 @@ _MODEL_OPTIONS = {"name": None, "out": None, "max_shards": _DEFAULTS.max_shards,
 _LINK_OPTIONS = {"serve": False, "port": None, "medium": "switched", "into": None, "rounds": DEFAULT_ROUNDS}
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``profile`` (a model, or the word ``link``)."""
-    p = sub.add_parser(
-        "profile", help="measure this device: layer times, memory, load time (or the network link)",
-        usage="mchair profile MODEL [options]\n       mchair profile link [HOST:PORT] [--serve] [--port P] "
-              "[--medium M] [--into PROFILE.yaml]",
-        description="`mchair profile MODEL` times every layer (and 2..K shards of each conv/fc layer) of MODEL "
-                    "with LiteRT on this host, fits the behaviour models and writes a profile; profiling another "
-                    "model into the same file adds its timings and refits. `mchair profile link` measures the "
-                    "network (t = a*bytes + b) with a TCP ping-pong. A model file named `link`: write ./link.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``profile`` (a model, or the word ``link``)."""
+    p.usage = ("mchair profile MODEL [options]\n       mchair profile link [HOST:PORT] [--serve] [--port P] "
+               "[--medium M] [--into PROFILE.yaml]")
+    p.description = ("`mchair profile MODEL` times every layer (and 2..K shards of each conv/fc layer) of MODEL "
+                     "with LiteRT on this host, fits the behaviour models and writes a profile; profiling another "
+                     "model into the same file adds its timings and refits. `mchair profile link` measures the "
+                     "network (t = a*bytes + b) with a TCP ping-pong. A model file named `link`: write ./link.")
     p.add_argument("target", metavar="MODEL|link", help="built-in model name, spec .yaml or any .tflite; "
                    "or the word `link`")
     p.add_argument("peer", nargs="?", metavar="HOST:PORT", help="link: the echo server to measure against "

@@ -16,12 +16,11 @@ IPS_PNG = "ips-vs-devices.png"
 LATENCY_PNG = "latency-breakdown.png"
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``report``."""
-    p = sub.add_parser("report", help="a benchmark run's table and pictures (IPS vs devices, latency breakdown)",
-                       description="Reads the JSON that `mchair bench pipeline --json FILE` writes; prints per "
-                                   "cluster size the IPS measured and predicted and t_forward split into compute, "
-                                   "communication, reload (predicted) and queueing.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``report``."""
+    p.description = ("Reads the JSON that `mchair bench pipeline --json FILE` writes; prints per "
+                     "cluster size the IPS measured and predicted and t_forward split into compute, "
+                     "communication, reload (predicted) and queueing.")
     p.add_argument("file", type=Path, metavar="RUN.json", help="a `mchair bench pipeline --json` file")
     p.add_argument("--png", type=Path, metavar="DIR", help=f"also draw DIR/{IPS_PNG} (like the paper's Fig. 19) "
                    f"and DIR/{LATENCY_PNG} (like Fig. 20); DIR is created")

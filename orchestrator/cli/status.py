@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from worker.cluster import ClusterConfig, load_cluster
 from worker.errors import UserError
@@ -18,6 +19,9 @@ from worker.wire import Status, StatusRequest, WireError
 from ._master_link import TIMEOUT_S, async_connect_master, master_where
 from ._table import format_table
 
+if TYPE_CHECKING:  # rich is imported only where a terminal shows it
+    from rich.console import RenderableType
+
 DEVICE_HEADERS = ("device", "alive", "stream", "seats", "epoch", "queue", "IPS", "stage ms (plan)", "slowdown",
                   "drops", "RSS MB", "heard s ago")
 STREAM_HEADERS = ("stream", "motion", "epoch", "devices", "results", "IPS", "t_forward p50 / p95 ms", "lost",
@@ -25,13 +29,12 @@ STREAM_HEADERS = ("stream", "motion", "epoch", "devices", "results", "IPS", "t_f
 LINK_HEADERS = ("device", "to", "codec", "KB/s sent", "KB/s raw", "sent / raw")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``status``."""
-    p = sub.add_parser("status", help="the running master's view: every device's seat and figures, every stream",
-                       description="Asks the master of cluster.yaml (over the cluster's signed protocol) for its "
-                                   "view: per device its seats, queue fill, IPS, stage time against the plan, "
-                                   "slowdown, drops, memory, epoch and last heartbeat; per stream its devices, "
-                                   "IPS and t_forward. A table (coloured in a terminal), or JSON.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``status``."""
+    p.description = ("Asks the master of cluster.yaml (over the cluster's signed protocol) for its "
+                     "view: per device its seats, queue fill, IPS, stage time against the plan, "
+                     "slowdown, drops, memory, epoch and last heartbeat; per stream its devices, "
+                     "IPS and t_forward. A table (coloured in a terminal), or JSON.")
     p.add_argument("--cluster", type=Path, default=Path("cluster.yaml"), metavar="cluster.yaml",
                    help="where the master listens, and the secret (default cluster.yaml)")
     p.add_argument("--watch", nargs="?", type=float, const=1.0, metavar="S",
@@ -92,6 +95,8 @@ async def async_fetch_status(cluster: ClusterConfig) -> Status:
 
 def _rows(status: Status) -> tuple[list[Sequence[object]], list[Sequence[object]]]:
     """The device and stream rows both views show."""
+    devices: list[Sequence[object]]
+    streams: list[Sequence[object]]
     devices = [(d.device, "yes" if d.alive else "NO", d.stream or "-", ", ".join(d.seats) or "-", d.epoch,
                 f"{d.queue_fill:.0%}", round(d.ips, 1),
                 ", ".join(f"{t.stage} {t.ms:.1f}" + (f" ({t.expected_ms:.1f})" if t.expected_ms else "")
@@ -133,7 +138,7 @@ def plain_view(status: Status) -> str:
                         format_table(LINK_HEADERS, links) if links else "no tensors on the network"))
 
 
-def rich_view(status: Status) -> object:
+def rich_view(status: Status) -> RenderableType:
     """The status as rich tables (a terminal): lost devices and slowed ones stand out."""
     from rich.console import Group
     from rich.table import Table

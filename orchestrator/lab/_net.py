@@ -139,7 +139,7 @@ def run_in(netns: str, main: Callable[[], Coroutine[Any, Any, T]]) -> T:
     worker.join()
     if "error" in outcome:
         raise outcome["error"]
-    return outcome["value"]  # type: ignore[no-any-return]
+    return outcome["value"]
 
 
 __all__ = ["BRIDGE", "IFNAME", "SUBNET", "LabCommandError", "add_bridge", "add_namespace", "add_veth", "address",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from worker.errors import UserError
@@ -92,7 +93,7 @@ def _ms(text: str, what: str) -> float:
     return value
 
 
-def _quantity(text: str, units: dict[str, float], what: str, expected: str) -> float:
+def _quantity(text: str, units: Mapping[str, float], what: str, expected: str) -> float:
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", text)
     unit = match.group(2).lower() if match else ""
     if match is None or unit not in units:

@@ -143,7 +143,7 @@ class Fleet:
 
         A process that dies closes its connections a moment before its listening socket: a probe
         that still connects is repeated a few times before the device counts as alive."""
-        for attempt in range(PROBES):
+        for _ in range(PROBES):
             member = self.members.get(name)
             if member is None or not member.alive:
                 return

@@ -72,7 +72,9 @@ class LocalCluster:
             secret.write_bytes(base64.b64encode(os.urandom(32)) + b"\n")
             secret.chmod(0o600)
             self._secret_written = True
-        agent = {"port": 0, "cache_dir": str(self.work_dir / "artifacts"), **self.settings.get("agent", {})}
+        # The agents share this machine's disk with the master: what it partitioned is linked, not copied.
+        agent = {"port": 0, "cache_dir": str(self.work_dir / "artifacts"),
+                 "link_dir": str(self.work_dir / "partitions"), **self.settings.get("agent", {})}
         self.config_path.write_text(yaml.safe_dump({
             "name": "local", "secret_file": secret.name, "master": {"host": self.master_host, "port": master_port},
             "discovery": "zeroconf", "interfaces": ["127.0.0.1"], **self.settings, "agent": agent}))

@@ -51,7 +51,7 @@ def verify(spec: ModelSpec, camera: int | str, frames: Mapping[int, int], infere
     reference = StreamReference(build_model(spec))
     expected: dict[int, np.ndarray] = {}
     number = -1
-    frame = None
+    frame = np.zeros(0)   # read before its first use: every tag's frame number is >= 0
     for tag in range(last + 1):
         while number < frames[tag]:   # read the camera up to this tag's frame, as the recorder did
             frame, number = source.read(), number + 1

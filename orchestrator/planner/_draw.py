@@ -269,7 +269,7 @@ def _draw_stages(ax: Axes, plan: Plan, lay: _Layout, top: float, colours: dict[s
     bottleneck = plan.metrics.bottleneck
     y = top
     prev: tuple[float, float] | None = None      # right edge and centre of the previous column
-    for r, (row, row_h) in enumerate(zip(lay.rows, lay.row_h)):
+    for row, row_h in zip(lay.rows, lay.row_h):
         centre = y + HEADER + (row_h - HEADER) / 2
         for c, i in enumerate(row):
             d = plan.details[i]

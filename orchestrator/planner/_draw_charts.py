@@ -7,10 +7,12 @@ so the planner stays importable without it and drawing works headless.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..toolchain.zoo import cache_dir
 from ._plan import PlanSet
 
 if TYPE_CHECKING:
@@ -20,6 +22,10 @@ if TYPE_CHECKING:
 DPI = 100
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<", ">")
 LOG_SPAN = 30.0     # a log axis when the largest value is this many times the smallest
+
+# Matplotlib writes its font cache on first import, by default into ~/.cache/matplotlib: into ours instead
+# (set before any drawing module imports matplotlib; a user's own MPLCONFIGDIR wins).
+os.environ.setdefault("MPLCONFIGDIR", str(cache_dir() / "matplotlib"))
 
 
 def new_figure(width_in: float, height_in: float) -> Figure:

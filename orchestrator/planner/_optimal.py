@@ -234,7 +234,7 @@ def _pareto(labels: list[_Label], chunk: int = 256) -> list[_Label]:
         dominated = np.zeros(len(x), dtype=bool)
         if kept.any():
             k = vectors[kept]
-            dominated |= (k[None, :, :] <= lim[:, None, :]).all(axis=2).any(axis=1)
+            dominated |= np.any(np.all(k[None, :, :] <= lim[:, None, :], axis=2), axis=1)
         inner = (x[None, :, :] <= lim[:, None, :]).all(axis=2)
         dominated |= np.tril(inner, k=-1).any(axis=1)
         kept[c0:c0 + chunk] = ~dominated

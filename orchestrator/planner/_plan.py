@@ -15,7 +15,8 @@ class StagePlan:
 
     name: str
     units: tuple[str, ...]          # camera, built-in steps and layer names, in order
-    tasks: tuple[tuple[str, str, str], ...]   # (block, first layer, last layer) per block part; camera/steps: (block, "", "")
+    # (block, first layer, last layer) per block part; camera/steps: (block, "", "")
+    tasks: tuple[tuple[str, str, str], ...]
     replicas: int
     shards: int
     recorder: bool

@@ -11,8 +11,20 @@ from ._fit import fit_profile
 from ._io import builtin_profiles, dump_profile, find_profile, load_profile, parse_profile, profiles_dir, save_profile
 from ._link import LinkMeasurement, measure_link, serve_echo
 from ._measure import Measurement, MeasureOptions, Progress, measure_model
-from ._model import (MB, CodecTiming, DeviceFacts, LayerTiming, LinkModel, LoadModel, MemoryModel, ModelTimings,
-                     OpModel, Power, Profile, TaskTiming)
+from ._model import (
+    MB,
+    CodecTiming,
+    DeviceFacts,
+    LayerTiming,
+    LinkModel,
+    LoadModel,
+    MemoryModel,
+    ModelTimings,
+    OpModel,
+    Power,
+    Profile,
+    TaskTiming,
+)
 
 __all__ = [
     "MB", "CodecTiming", "DeviceFacts", "LayerTiming", "LinkModel", "LoadModel", "MemoryModel", "ModelTimings",

@@ -118,7 +118,8 @@ def fit_op(op: str, samples: Sequence[Sample]) -> OpModel:
     used = ", ".join(FEATURES[i] for i in tier)
     source = (f"fitted (non-negative, relative least squares) on {len(samples)} layer and shard timings"
               f"{' of ' + ', '.join(models) if models else ''}; features: {used}")
-    return OpModel(op, *(float(c) for c in coef), rel_error=round(error, 4), samples=len(samples), source=source)
+    fitted = {name: float(c) for name, c in zip(FEATURES, coef)}
+    return OpModel(op, **fitted, rel_error=round(error, 4), samples=len(samples), source=source)
 
 
 def fit_ops(samples: Sequence[Sample]) -> dict[str, OpModel]:

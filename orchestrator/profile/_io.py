@@ -13,8 +13,20 @@ from worker.errors import ConfigError, UserError
 from worker.wire import parse_codec
 
 from .._config import Validator, data_dir, locate, read_yaml, shipped
-from ._model import (MEDIA, CodecTiming, DeviceFacts, LayerTiming, LinkModel, LoadModel, MemoryModel, ModelTimings,
-                     OpModel, Power, Profile, TaskTiming)
+from ._model import (
+    MEDIA,
+    CodecTiming,
+    DeviceFacts,
+    LayerTiming,
+    LinkModel,
+    LoadModel,
+    MemoryModel,
+    ModelTimings,
+    OpModel,
+    Power,
+    Profile,
+    TaskTiming,
+)
 
 _SECTIONS = {"device": DeviceFacts, "power": Power, "link": LinkModel, "memory": MemoryModel, "load": LoadModel}
 
@@ -130,7 +142,7 @@ def _record(v: Validator, raw: Any, key: str, cls: type) -> Any:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     body = v.mapping(raw, key, set(fields))
-    values = {}
+    values: dict[str, Any] = {}
     for name, f in fields.items():
         fkey = f"{key}.{name}"
         if name not in body:

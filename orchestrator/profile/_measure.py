@@ -29,15 +29,16 @@ from worker.stream import builtin_step
 
 from ..toolchain.analysis import layer_stats, shard_units, why_not_partitionable, why_not_shardable
 from ..toolchain.manifest import TensorRef
-from ..toolchain.partition import extract, shard_graph
 from ..toolchain.model import open_model
+from ..toolchain.partition import extract, shard_graph
 from ..toolchain.source import SourceBlock
 from ..toolchain.tflite_writer import write_tflite
 from ._device import rss_mb
 from ._model import MB, LayerTiming, ModelTimings, TaskTiming
 
+_LIBC: ctypes.CDLL | None
 try:  # glibc only; elsewhere RSS deltas are just less precise
-    _LIBC: ctypes.CDLL | None = ctypes.CDLL("libc.so.6")
+    _LIBC = ctypes.CDLL("libc.so.6")
     _LIBC.malloc_trim  # noqa: B018 - fail here, not at the first trim, when it is missing
 except (OSError, AttributeError):
     _LIBC = None
@@ -224,14 +225,14 @@ def measure_model(model: str, options: MeasureOptions | None = None, progress: b
     loaded = open_model(model, seed=options.seed)
     name, blocks = loaded.name, list(loaded.blocks)
     timer = _Timer(options)
-    graphs = [b for b in blocks if b.graph is not None]
-    total = sum(1 + len(shard_counts(b.graph, li, options.max_shards))
-                for b in graphs for li in range(len(b.graph.layers))) + len(blocks) + 1
+    graphs = [b.graph for b in blocks if b.graph is not None]
+    total = sum(1 + len(shard_counts(g, li, options.max_shards))
+                for g in graphs for li in range(len(g.layers))) + len(blocks) + 1
     bar = Progress(total, stream, progress)
-    bar.note(f"profiling {name}: {sum(len(b.graph.layers) for b in graphs)} layers in {len(blocks)} blocks, "
+    bar.note(f"profiling {name}: {sum(len(g.layers) for g in graphs)} layers in {len(blocks)} blocks, "
              f"{total} measurements")
     if graphs:
-        timer.warm_up(graphs[0].graph)
+        timer.warm_up(graphs[0])
     layers: dict[str, LayerTiming] = {}
     tasks: list[TaskTiming] = []
     steps: dict[str, float] = {}

@@ -28,7 +28,9 @@ DEFAULT_MAX_IN_FLIGHT = 8
 def pack_batch(batch: TensorBatch) -> TensorBatch:
     """``batch`` with every payload as a uint8 numpy array (picklable, out-of-band in Ray's object store)."""
     return dataclasses.replace(batch, tensors=tuple(
-        dataclasses.replace(t, data=np.frombuffer(t.data, np.uint8) if memoryview(t.data).nbytes else b"",
+        # An ndarray is a buffer (numpy's stubs declare it only for Python 3.12+).
+        dataclasses.replace(t, data=np.frombuffer(t.data, np.uint8) if memoryview(t.data).nbytes  # type: ignore[arg-type]
+                            else b"",
                             params=bytes(t.params)) for t in batch.tensors))
 
 

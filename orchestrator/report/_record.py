@@ -166,7 +166,8 @@ def _kind(value: object) -> str:
     if isinstance(value, (int, float, str)):
         text = repr(value)
         return text if len(text) <= 40 else text[:37] + "..."   # one line, even for a long string
-    return {dict: "an object", list: "a list"}.get(type(value), type(value).__name__)
+    names: dict[type, str] = {dict: "an object", list: "a list"}
+    return names.get(type(value), type(value).__name__)
 
 
 def _shown(data: Mapping[str, Any], key: str) -> str:

@@ -7,9 +7,9 @@ the planner and the tests use.
 from .analysis import LayerStats, layer_stats
 from .check import CheckResult, check_partition, sample_inputs
 from .manifest import Manifest, Task, TensorRef, load_manifest
+from .model import BlockInput, Model, model_of, open_model
 from .partition import balanced_cuts, partition, resolve_cuts, resolve_shards
 from .reference import StreamReference, StreamResult
-from .model import BlockInput, Model, model_of, open_model
 from .source import SourceBlock
 from .spec import ModelSpec, load_spec, parse_spec
 from .tflite_writer import write_tflite

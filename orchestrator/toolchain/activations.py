@@ -18,8 +18,8 @@ from worker.executor import NumpyRunner
 from worker.wire import encode_tensor
 
 from .analysis import cut_tensors
-from .reference import StreamReference
 from .model import FILE_INPUT, Model
+from .reference import StreamReference
 from .source import SourceBlock
 
 MAX_FRAMES = 400     # a model whose first result needs more frames is measured on what it gave by then

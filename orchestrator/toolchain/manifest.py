@@ -123,7 +123,7 @@ def _artifact(raw: dict | None) -> Artifact | None:
 
 
 def _task(raw: dict) -> Task:
-    shards = [Shard(s["index"], s["count"], s["lo"], s["hi"], _artifact(s["artifact"]))
+    shards = [Shard(s["index"], s["count"], s["lo"], s["hi"], Artifact(**s["artifact"]))
               for s in raw.get("shards", [])]
     return Task(raw["name"], raw["block"], list(raw["layers"]), _refs(raw["inputs"]),
                 _refs(raw["outputs"]), raw["macs"], raw["weight_bytes"], _artifact(raw.get("artifact")),

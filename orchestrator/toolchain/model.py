@@ -83,7 +83,7 @@ class Model:
     @functools.cached_property
     def consumers(self) -> dict[str, tuple[str, ...]]:
         """Every value passed between blocks -> the blocks that read it, in block order."""
-        out: dict[str, tuple[str, ...]] = {v: () for v in self.producers}
+        out: dict[str, tuple[str, ...]] = dict.fromkeys(self.producers, ())
         for b in self.blocks:
             for i in self.inputs[b.name]:
                 out[self.passes(i.source)] += (b.name,)

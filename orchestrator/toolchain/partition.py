@@ -36,22 +36,22 @@ from .tflite_writer import write_tflite
 def resolve_cuts(blocks: Sequence[SourceBlock], cuts: Sequence[str]) -> dict[str, set[int]]:
     """Cut names (``LAYER`` = cut after that layer, or a 1-based layer count in a one-block
     model) -> per block, the indices of the layers after which a new task starts."""
-    graphs = [b for b in blocks if b.graph is not None]
-    result: dict[str, set[int]] = {b.name: set() for b in graphs}
+    graphs = [(b.name, b.graph) for b in blocks if b.graph is not None]
+    result: dict[str, set[int]] = {name: set() for name, _ in graphs}
     for cut in cuts:
         cut = cut.strip()
         if cut.isdigit():
             if len(graphs) != 1:
                 raise UserError(f"--cuts {cut}: numeric cuts need a one-block model; name the layer")
-            n = len(graphs[0].graph.layers)
+            n = len(graphs[0][1].layers)
             if not 1 <= int(cut) < n:
                 raise UserError(f"--cuts {cut}: expected a layer count in 1..{n - 1}")
-            result[graphs[0].name].add(int(cut) - 1)
+            result[graphs[0][0]].add(int(cut) - 1)
             continue
-        for b in graphs:
-            names = [layer.name for layer in b.graph.layers]
+        for name, graph in graphs:
+            names = [layer.name for layer in graph.layers]
             if cut in names:
-                result[b.name].add(names.index(cut))
+                result[name].add(names.index(cut))
                 break
         else:
             raise UserError(f"--cuts {cut}: no layer of that name (see `mchair model inspect`)")
@@ -135,7 +135,8 @@ def partition(blocks: Sequence[SourceBlock], model: str, out: Path, cuts: Mappin
             layer_names = [graph.layers[li].name for li in group]
             macs = sum(op_macs(graph, o) for li in group for o in graph.layers[li].ops)
             k = shards.get(block.name, {}).get(group[0], 0) if len(group) == 1 else 0
-            shard_list = [Shard(i, k, lo, hi, _save(g, out)) for i, (lo, hi, g) in enumerate(shard_graph(sub, k))] if k else []
+            shard_list = ([Shard(i, k, lo, hi, _save(g, out)) for i, (lo, hi, g) in enumerate(shard_graph(sub, k))]
+                          if k else [])
             task = Task(name, block.name, layer_names, tensor_refs(sub, sub.inputs), tensor_refs(sub, sub.outputs),
                         macs, graph.weight_bytes(_ops(graph, group)), None if k else _save(sub, out), shard_list)
             tasks.append(task)
@@ -207,7 +208,7 @@ def extract(graph: Graph, ops: Sequence[int], needed_after: set[int], name: str)
         mine = tuple(position[o] for o in layer.ops if o in position)
         if mine:
             layers.append(Layer(layer.name, mine))
-    tensors = [graph.tensors[t] for t in sorted(index, key=index.get)]
+    tensors = [graph.tensors[t] for t in sorted(index, key=index.__getitem__)]
     # Prelude ops shared by several layers are copied into each task; give them to the layer that
     # reads them first so every op belongs to exactly one layer.
     owned = {o for layer in layers for o in layer.ops}

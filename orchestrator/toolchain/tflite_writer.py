@@ -40,7 +40,7 @@ def write_tflite(graph: Graph, path: str | os.PathLike[str] | None = None) -> by
             if t.data is not None:
                 buffer_of[-1][i] = len(buffer_data)
                 buffer_data.append(_bytes_vector(b, np.ascontiguousarray(t.data, t.dtype)))
-    layers_json = json.dumps([{"name": l.name, "ops": list(l.ops)} for l in graph.layers]).encode()
+    layers_json = json.dumps([{"name": layer.name, "ops": list(layer.ops)} for layer in graph.layers]).encode()
     meta_buffer = len(buffer_data)
     buffer_data.append(_bytes_vector(b, np.frombuffer(layers_json, np.uint8)))
     buffers = []
@@ -241,10 +241,10 @@ def _options(b: flatbuffers.Builder, op: Operator, index: int) -> int:
         else:
             prepared[key] = value
     getattr(module, f"{prefix}Start")(b)
-    for key, value in prepared.items():
+    for key, ready in prepared.items():
         adder = getattr(module, f"{prefix}Add{camel(key)}", None)
         if adder is None:
             raise UnsupportedOpError(f"operator {index} ({op.kind}): option {key!r} is not a "
                                      f"field of {prefix}")
-        adder(b, value)
+        adder(b, ready)
     return getattr(module, f"{prefix}End")(b)

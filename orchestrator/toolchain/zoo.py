@@ -21,7 +21,6 @@ from .spec import ModelSpec, load_spec
 from .tflite_writer import write_tflite
 
 
-
 def _builder_fingerprint() -> str:
     """Hash of the code that turns a spec into bytes: a change to it invalidates cached builds."""
     here = Path(__file__).resolve().parent
@@ -51,10 +50,14 @@ def find_spec(name_or_path: str) -> ModelSpec:
 
 
 def cache_dir() -> Path:
-    """Root of the model cache: $MCHAIR_CACHE_DIR, else $XDG_CACHE_HOME/musical-chair."""
+    """Root of the model cache: $MCHAIR_CACHE_DIR, else build/cache of the checkout the code runs from, else
+    (an installed package, no checkout) $XDG_CACHE_HOME/musical-chair."""
     env = os.environ.get("MCHAIR_CACHE_DIR")
     if env:
         return Path(env)
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "setup.cfg").is_file() and (checkout / "worker").is_dir():
+        return checkout / "build" / "cache"
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "musical-chair"
 
 

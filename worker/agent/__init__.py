@@ -15,23 +15,43 @@ Public API::
     main(argv) / add_arguments(parser) / run(args)                     (python -m worker.agent)
 """
 
-from ._advertise import SERVICE, Advertiser, device_properties, reachable_address
-from ._agent import Agent
-from ._artifacts import MAX_ARTIFACT_BYTES, ArtifactCache, ArtifactError
-from ._camera import CameraLoop
-from ._counters import DROP_REASONS, AgentCounters, Drops
-from ._main import add_arguments, build_agent, main, open_camera_option, run
-from ._peers import Peers
-from ._recorder import MAX_HALVINGS, FrameSource, Recorder, synthetic_camera
-from ._seats import (
-    artifacts_of,
-    assign_problem,
-    is_sha256,
-    parse_seat_label,
-    seat_label,
-    table_problem,
-)
-from ._transport import DataTransport, Dropped
+# Imported on first use, not here: `python -m worker.agent --help` must not pay for numpy, zeroconf and LiteRT
+# (start-up time on a Pi). Type checkers see the plain imports.
+from typing import TYPE_CHECKING
+
+from worker._lazy import lazy_attributes
+
+if TYPE_CHECKING:
+    from ._advertise import SERVICE, Advertiser, device_properties, reachable_address
+    from ._agent import Agent
+    from ._artifacts import MAX_ARTIFACT_BYTES, ArtifactCache, ArtifactError
+    from ._camera import CameraLoop
+    from ._counters import DROP_REASONS, AgentCounters, Drops
+    from ._main import add_arguments, build_agent, main, open_camera_option, run
+    from ._peers import Peers
+    from ._recorder import MAX_HALVINGS, FrameSource, Recorder, synthetic_camera
+    from ._seats import (
+        artifacts_of,
+        assign_problem,
+        is_sha256,
+        parse_seat_label,
+        seat_label,
+        table_problem,
+    )
+    from ._transport import DataTransport, Dropped
+
+__getattr__ = lazy_attributes(__name__, {
+    "_advertise": ("SERVICE", "Advertiser", "device_properties", "reachable_address"),
+    "_agent": ("Agent",),
+    "_artifacts": ("MAX_ARTIFACT_BYTES", "ArtifactCache", "ArtifactError"),
+    "_camera": ("CameraLoop",),
+    "_counters": ("DROP_REASONS", "AgentCounters", "Drops"),
+    "_main": ("add_arguments", "build_agent", "main", "open_camera_option", "run"),
+    "_peers": ("Peers",),
+    "_recorder": ("MAX_HALVINGS", "FrameSource", "Recorder", "synthetic_camera"),
+    "_seats": ("artifacts_of", "assign_problem", "is_sha256", "parse_seat_label", "seat_label", "table_problem"),
+    "_transport": ("DataTransport", "Dropped"),
+})
 
 __all__ = [
     "DROP_REASONS",

@@ -66,7 +66,7 @@ from ._transport import DataTransport
 log = logging.getLogger("mchair.agent")
 
 if TYPE_CHECKING:  # typing.Self is 3.11+; annotations are not evaluated at run time
-    from typing import Self
+    from typing_extensions import Self
 
 
 class Agent:
@@ -100,7 +100,8 @@ class Agent:
         self.max_frames, self.frame_hook = max_frames, frame_hook
         self.artifact_timeout_s = artifact_timeout_s
         self.data_transport = data_transport
-        self.cache = ArtifactCache(cache_dir or self.settings.cache_dir, backend, self.settings.threads or None)
+        self.cache = ArtifactCache(cache_dir or self.settings.cache_dir, backend, self.settings.threads or None,
+                                   cap_bytes=int(self.settings.cache_mb * 2**20), link_dir=self.settings.link_dir)
         self.rejects = Rejects(log)
         self.drops = Drops(log)
         self.epoch = 0   # the newest the master announced (an Assign run, or a Release): older Assigns are stale
@@ -327,6 +328,8 @@ class Agent:
         assert self._pool is not None
         needed = sorted({sha for seat in mine for sha in artifacts_of(table, seat)})
         missing = [sha for sha in needed if not self.cache.has(sha)]
+        # Until the switch, the running seats still use theirs: neither set may be pruned for room.
+        self.cache.use(self.cache.in_use | set(needed))
         try:
             await self.cache.async_fetch(missing, lambda sha: self._send(
                 table.master, ArtifactRequest(device=self.name, sha256=sha)), self.artifact_timeout_s)
@@ -341,6 +344,7 @@ class Agent:
             self._send(table.master, Ack(epoch=table.epoch, device=self.name, ok=False, detail=detail[:500]))
             return
         self._install(table, engines)
+        self.cache.use(needed)
         labels = ", ".join(seat_label(s) for s in mine) or "no seat"
         log.info("agent %s runs epoch %d: %s (%d fetched)", self.name, table.epoch, labels, len(missing))
         self._send(table.master, Ack(epoch=table.epoch, device=self.name, ok=True,

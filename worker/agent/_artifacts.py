@@ -1,4 +1,5 @@
-"""The agent's artifact cache: .tflite files by sha256, assembled from chunks, verified, loaded once."""
+"""The agent's artifact cache: .tflite files by sha256, assembled from chunks, verified, loaded once, pruned
+least recently used first when over its size cap."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import asyncio
 import hashlib
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,12 +46,19 @@ class ArtifactCache:
 
     ``expect``/``add_chunk`` run on the event loop; ``runner`` loads on the caller's thread (the
     agent's compute thread), once per sha256 for the life of the process, so an agent that keeps a
-    stage across epochs does not load its weights again.
+    stage across epochs does not load its weights again. Over ``cap_bytes`` (0: no cap) the least recently
+    used artifacts are deleted, never one in ``in_use`` (what the current seats and the coming Assign need).
+    An artifact that arrives and is already in ``link_dir`` (or one level below: a local master's partitions)
+    is kept as a hard link to that file, not as a second copy on the same disk.
     """
 
-    def __init__(self, directory: str | os.PathLike[str], backend: str = "auto", threads: int | None = None) -> None:
+    def __init__(self, directory: str | os.PathLike[str], backend: str = "auto", threads: int | None = None,
+                 cap_bytes: int = 0, link_dir: str | os.PathLike[str] | None = None) -> None:
         self.directory = Path(directory).expanduser()
+        self.link_dir = Path(link_dir).expanduser() if link_dir else None
         self.backend, self.threads = backend, threads
+        self.cap_bytes = cap_bytes
+        self.in_use: frozenset[str] = frozenset()
         self._assemblies: dict[str, _Assembly] = {}
         self._runners: dict[str, Runner] = {}
         self._verified: set[str] = set()
@@ -150,6 +158,51 @@ class ArtifactCache:
         self._runners[sha256] = runner
         return runner
 
+    def use(self, artifacts: Collection[str]) -> list[str]:
+        """Make ``artifacts`` the ones in use: marked as just used, never pruned; then prune to the cap.
+
+        Returns the sha256 of every artifact pruned."""
+        self.in_use = frozenset(artifacts)
+        for sha in filter(is_sha256, self.in_use):
+            try:
+                os.utime(self.path(sha))   # the file's mtime is its last use: the order of pruning
+            except OSError:   # not there yet (it is being fetched), or a read-only cache: nothing to order
+                pass
+        return self.prune()
+
+    def prune(self) -> list[str]:
+        """Delete the least recently used artifacts not in use until the cache fits its cap; their sha256."""
+        if not self.cap_bytes or not self.directory.is_dir():
+            return []
+        files = []
+        for path in self.directory.glob("*.tflite"):
+            try:
+                stat = path.stat()
+            except FileNotFoundError:   # another agent sharing the directory pruned it
+                continue
+            files.append((stat.st_mtime, stat.st_size, path))
+        total = sum(size for _, size, _ in files)
+        pruned = []
+        for _, size, path in sorted(files):
+            if total <= self.cap_bytes:
+                break
+            sha = path.stem
+            if sha in self.in_use or sha in self._assemblies:
+                continue
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:   # a cache it may not write: it keeps working, over its cap
+                log.warning("artifact cache %s: cannot prune %s: %s", self.directory, path.name, exc)
+                continue
+            self._runners.pop(sha, None)
+            self._verified.discard(sha)
+            total -= size
+            pruned.append(sha)
+        if pruned:
+            log.info("artifact cache %s: pruned %d least recently used artifacts, %.0f MB left (cap %.0f MB)",
+                     self.directory, len(pruned), total / 2**20, self.cap_bytes / 2**20)
+        return pruned
+
     @property
     def loaded(self) -> int:
         """How many artifacts are loaded (kept across epochs)."""
@@ -163,10 +216,28 @@ class ArtifactCache:
             assembly.part.unlink(missing_ok=True)
             assembly.done.set_exception(ArtifactError(f"artifact {sha256[:16]} arrived with sha256 {got[:16]}"))
             return
-        os.replace(assembly.part, self.path(sha256))
+        self._link_or_keep(sha256, assembly.part)
         self._verified.add(sha256)
         log.info("artifact %s received (%d bytes)", sha256[:16], assembly.total)
         assembly.done.set_result(self.path(sha256))
+        self.prune()
+
+
+    def _link_or_keep(self, sha256: str, part: Path) -> None:
+        """Move the verified ``part`` into place, or hard-link the same bytes from ``link_dir`` instead."""
+        name = f"{sha256}.tflite"
+        if self.link_dir is not None:
+            for same in (self.link_dir / name, *self.link_dir.glob(f"*/{name}")):
+                try:
+                    if same.stat().st_size != part.stat().st_size:
+                        continue
+                    os.link(same, part.with_suffix(".link"))
+                except OSError:   # gone, another file system, no hard links there: keep the copy
+                    continue
+                os.replace(part.with_suffix(".link"), self.path(sha256))
+                part.unlink(missing_ok=True)
+                return
+        os.replace(part, self.path(sha256))
 
 
 def _covers(ranges: dict[int, int], total: int) -> bool:

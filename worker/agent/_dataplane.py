@@ -96,8 +96,8 @@ class DataPlane:
         self._inbox: deque[_Work] = deque()
         self._ready = asyncio.Event()
         self._queued: dict[Seat, Counter[int]] = {s: Counter() for s in self._engines}
-        self._waiting: dict[Seat, int] = {s: 0 for s in self._engines}
-        self._pressure: dict[Seat, int | None] = {s: None for s in self._engines}  # fill at the last AlmostFull
+        self._waiting: dict[Seat, int] = dict.fromkeys(self._engines, 0)
+        self._pressure: dict[Seat, int | None] = dict.fromkeys(self._engines)  # fill at the last AlmostFull
         self._metas: dict[Seat, dict[int, _Meta]] = {s: {} for s in self._engines}
         self._stats: dict[int, _Stats] = {}
         self._errors: set[tuple[int, str]] = set()
@@ -279,7 +279,8 @@ class DataPlane:
             stats.tags.update(o.tag for o in done.outputs)
         self._check_pressure(seat)
 
-    def _route(self, seat: Seat, outputs: list[Output], compute_ms: float, encoded: dict[tuple[str, int], Tensor]) -> None:
+    def _route(self, seat: Seat, outputs: list[Output], compute_ms: float,
+               encoded: dict[tuple[str, int], Tensor]) -> None:
         stage = self.table.stages[seat.stage]
         source, shard = seat_label(seat), (seat.shard if stage.shards > 1 else -1)
         local: dict[tuple[Seat, int], list[tuple[str, np.ndarray, int]]] = {}
@@ -308,12 +309,12 @@ class DataPlane:
                 frame=meta.frame,
                 compute_ms=meta.compute_ms, queue_ms=meta.queue_ms))
             self.batches_sent += 1
-        for tag, tensors in results.items():
+        for tag, result in results.items():
             meta = self._meta(seat, tag, compute_ms)
             # Transfer is what is neither compute nor queue since the capture (one clock on one host).
             elapsed_ms = (time.time_ns() - meta.captured_ns) / 1e6 if meta.captured_ns else 0.0
             self._send(self.table.master, Result(
-                epoch=self.table.epoch, stream=self.table.stream, tag=tag, shard=shard, tensors=tuple(tensors),
+                epoch=self.table.epoch, stream=self.table.stream, tag=tag, shard=shard, tensors=tuple(result),
                 captured_ns=meta.captured_ns, frame=meta.frame, compute_ms=meta.compute_ms, queue_ms=meta.queue_ms,
                 transfer_ms=max(0.0, elapsed_ms - meta.compute_ms - meta.queue_ms)))
             self.results_sent += 1

@@ -9,14 +9,17 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from worker.camera import CameraSource, open_camera
-from worker.cluster import load_cluster
 from worker.errors import UserError
-from worker.wire import Peer
 
-from ._agent import Agent
 from ._systemd import UNIT_FILE, systemd_unit
+
+# The agent, the camera and the cluster config are imported when the agent starts, not to print --help.
+if TYPE_CHECKING:
+    from worker.camera import CameraSource
+
+    from ._agent import Agent
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -46,6 +49,8 @@ def open_camera_option(spec: str, seed: int) -> CameraSource | None:
     """The camera ``--camera`` names (None for ``none``; plain ``synthetic`` is seeded with ``seed``)."""
     if spec == "none":
         return None
+    from worker.camera import open_camera
+
     # Seeded here so the source the agent advertises names the seed: the master replays that camera.
     return open_camera(f"synthetic:{seed}" if spec == "synthetic" else spec)
 
@@ -62,6 +67,11 @@ def _checked_name(args: argparse.Namespace) -> str:
 
 def build_agent(args: argparse.Namespace) -> Agent:
     """The agent the options describe; UserError (ConfigError) for a bad name, cluster file, secret or camera."""
+    from worker.cluster import load_cluster
+    from worker.wire import Peer
+
+    from ._agent import Agent
+
     name = _checked_name(args)
     cluster = load_cluster(args.cluster)
     secret = cluster.secret()
@@ -77,6 +87,8 @@ def build_agent(args: argparse.Namespace) -> Agent:
 def print_systemd(args: argparse.Namespace) -> int:
     """Print the systemd unit for these options (``--print-systemd``); UserError for a bad name or cluster file."""
     name = _checked_name(args)
+    from worker.cluster import load_cluster
+
     # A unit pointing at a broken config would only fail at every restart: check it (and its secret) now.
     load_cluster(args.cluster).secret()
     # Options left at their defaults are left out: the unit runs the same agent, and reads shorter.

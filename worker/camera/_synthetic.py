@@ -9,6 +9,11 @@ import cv2
 import numpy as np
 
 
+def _rgb(values: np.ndarray) -> tuple[int, int, int]:
+    """Three numbers as an (r, g, b) colour."""
+    return int(values[0]), int(values[1]), int(values[2])
+
+
 @dataclass
 class _Shape:
     x: float
@@ -33,7 +38,7 @@ class SyntheticCamera:
         self._shapes = [_Shape(rng.uniform(0, width), rng.uniform(0, height),
                                rng.uniform(-0.04, 0.04) * scale, rng.uniform(-0.04, 0.04) * scale,
                                rng.uniform(0.08, 0.2) * scale,
-                               tuple(int(c) for c in rng.integers(80, 256, 3)), bool(rng.integers(2)))
+                               _rgb(rng.integers(80, 256, 3)), bool(rng.integers(2)))
                         for _ in range(shapes)]
 
     def read(self) -> np.ndarray:

@@ -5,10 +5,18 @@ from __future__ import annotations
 import logging
 import os
 from functools import cache
+from typing import TYPE_CHECKING
+
+from worker._lazy import lazy_attributes
 
 from ._base import Runner, TensorSpec
 from ._litert import LiteRTRunner, litert_available
-from ._numpy import NumpyRunner
+
+# The numpy executor reads .tflite files with the `tflite` package, which an agent with LiteRT does not
+# install (setup.cfg): imported when a NumpyRunner is first made.
+if TYPE_CHECKING:
+    from ._numpy import NumpyRunner
+__getattr__ = lazy_attributes(__name__, {"_numpy": ("NumpyRunner",)})
 
 BACKENDS = ("auto", "litert", "numpy")
 log = logging.getLogger("mchair.executor")
@@ -23,6 +31,8 @@ def load_model(model: str | os.PathLike[str] | bytes, backend: str = "auto",
         return LiteRTRunner(model, threads)
     if backend == "auto":
         _say_numpy_fallback()
+    from ._numpy import NumpyRunner
+
     return NumpyRunner(model)
 
 

@@ -120,7 +120,7 @@ def _kernel(call: Call) -> Kernel:
     kernel = KERNELS.get(op.kind)
     if kernel is None:
         raise UnsupportedOpError(f"{where}: not supported by the numpy reference executor")
-    activation = int(op.option("fused_activation_function", 0))  # type: ignore[arg-type]
+    activation = int(op.option("fused_activation_function", 0))
     if activation not in ACTIVATION_CODES:
         name = ACTIVATIONS.get(activation, str(activation))
         raise UnsupportedOpError(f"{where}: fused activation {name} is not supported by the numpy "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -31,10 +32,12 @@ class Call:
 
     def opt(self, name: str, default: int | float | bool = 0) -> int:
         """An integer option (flags, strides, masks) of the operator."""
-        return int(self.op.option(name, default))  # type: ignore[arg-type]
+        return int(self.op.option(name, default))
 
 
-Args = Sequence["np.ndarray | None"]
+# The operator's input arrays, None for an absent optional one (a conv without bias). Any, not
+# `np.ndarray | None`: each kernel indexes the inputs its operator requires, and checks the optional ones.
+Args = Sequence[Any]
 Kernel = Callable[[Call, Args], np.ndarray]
 
 

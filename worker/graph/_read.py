@@ -6,6 +6,7 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import tflite
@@ -13,6 +14,9 @@ import tflite
 from ..errors import ModelFormatError
 from ._ir import DimensionMetadata, Graph, Layer, Operator, Quantization, Sparsity, Tensor
 from ._schema import BUILTIN_NAMES, CUSTOM_CODE, DTYPES, OPTIONS_NAMES, TYPE_NAMES, read_options
+
+if TYPE_CHECKING:
+    import flatbuffers
 
 LAYERS_METADATA = "mchair_layers"
 # The integer vectors a sparse dimension's segments and indices may be stored in (SparseIndexVector).
@@ -95,9 +99,9 @@ def _subgraph(sg: tflite.SubGraph, buffers: list[bytes], codes: list[tuple[str, 
             options_type = ""
         custom = bytes(op.CustomOptionsAsNumpy()) if not op.CustomOptionsIsNone() else b""
         operators.append(Operator(kind, inputs, outputs, options_type, options, custom, version))
-    inputs = [int(x) for x in sg.InputsAsNumpy()] if not sg.InputsIsNone() else []
-    outputs = [int(x) for x in sg.OutputsAsNumpy()] if not sg.OutputsIsNone() else []
-    return Graph((sg.Name() or b"").decode(), tensors, operators, inputs, outputs, [])
+    graph_inputs = [int(x) for x in sg.InputsAsNumpy()] if not sg.InputsIsNone() else []
+    graph_outputs = [int(x) for x in sg.OutputsAsNumpy()] if not sg.OutputsIsNone() else []
+    return Graph((sg.Name() or b"").decode(), tensors, operators, graph_inputs, graph_outputs, [])
 
 
 def _tensor(t: tflite.Tensor, buffers: list[bytes], name: str, what: str) -> Tensor:
@@ -131,14 +135,15 @@ def _sparsity(params: tflite.SparsityParameters) -> Sparsity:
     dims = []
     for i in range(params.DimMetadataLength()):
         d = params.DimMetadata(i)
-        dims.append(DimensionMetadata(d.Format(), d.DenseSize(), _index_vector(d.ArraySegmentsType(), d.ArraySegments()),
+        segments = _index_vector(d.ArraySegmentsType(), d.ArraySegments())
+        dims.append(DimensionMetadata(d.Format(), d.DenseSize(), segments,
                                       _index_vector(d.ArrayIndicesType(), d.ArrayIndices())))
     order = tuple(int(x) for x in params.TraversalOrderAsNumpy()) if not params.TraversalOrderIsNone() else ()
     blocks = tuple(int(x) for x in params.BlockMapAsNumpy()) if not params.BlockMapIsNone() else ()
     return Sparsity(order, blocks, tuple(dims))
 
 
-def _index_vector(kind: int, table: object | None) -> np.ndarray | None:
+def _index_vector(kind: int, table: flatbuffers.table.Table | None) -> np.ndarray | None:
     if kind not in _INDEX_VECTORS or table is None:
         return None
     cls, dtype = _INDEX_VECTORS[kind]

@@ -158,9 +158,10 @@ class SeatEngine:
                 continue
             try:
                 values = [self._input(name, tag) for name in task.inputs]
-                if any(v is None for v in values):
+                ready = [v for v in values if v is not None]
+                if len(ready) < len(values):
                     continue
-                results = self._run(task, values)
+                results = self._run(task, ready)
             except Exception as exc:  # noqa: BLE001 - a bad value fails this task's outputs, not the seat
                 self._lose(task, tag, exc)
                 continue

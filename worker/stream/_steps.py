@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -29,7 +29,7 @@ class OpticalFlow:
     """
 
     # Tuned for the tiny (12x16) frames of the action model: one pyramid level, small window.
-    PARAMS = dict(pyr_scale=0.5, levels=1, winsize=5, iterations=3, poly_n=5, poly_sigma=1.1, flags=0)
+    PARAMS: dict[str, Any] = dict(pyr_scale=0.5, levels=1, winsize=5, iterations=3, poly_n=5, poly_sigma=1.1, flags=0)
 
     def output_shape(self, input_shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
         """[1, 2, H, W, C] -> [1, H, W, 2]."""

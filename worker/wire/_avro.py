@@ -50,7 +50,7 @@ def encode_parts(message: Message, secret: bytes | None, *, registry: Registry |
     reg = registry or default_registry()
     mt = reg.by_class(type(message))
     sink = _Sink()
-    schemaless_writer(sink, mt.schema, reg.converter.to_datum(message))
+    schemaless_writer(sink, mt.schema, reg.converter.to_datum(message))  # type: ignore[arg-type]  # only write()
     body = sink.body()
     if not mt.control:
         return mt.header, body
@@ -105,7 +105,7 @@ def decode(payload: Buffer, secret: bytes | None, *, registry: Registry | None =
 def _read(payload: Buffer, view: memoryview, end: int, mt: MessageType) -> Any:
     reader: BufferReader | None = BufferReader(payload, view, HEADER_BYTES, end)
     try:
-        datum = schemaless_reader(reader, mt.schema, None)
+        datum = schemaless_reader(reader, mt.schema, None)  # type: ignore[arg-type]  # only read()
     except Truncated as exc:
         raise WireError("truncated", f"{mt.name}: {exc}") from None
     except (TypeError, AttributeError):

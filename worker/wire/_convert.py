@@ -155,10 +155,10 @@ class Converter:
                     out[name] = f(getattr(obj, name))
                 return out
         else:
-            def fn(datum: Any) -> Any:
-                kwargs = {name: datum[name] for name in plain}
+            def fn(obj: Any) -> Any:   # the datum: one signature for both variants
+                kwargs = {name: obj[name] for name in plain}
                 for name, f in other:
-                    kwargs[name] = f(datum[name])
+                    kwargs[name] = f(obj[name])
                 return cls(**kwargs)
         return fn
 
@@ -190,7 +190,8 @@ class Converter:
             if avro not in ("bytes", "fixed"):
                 fail("bytes or fixed")
         elif typing.get_origin(tp) is typing.Literal or (isinstance(tp, type) and issubclass(tp, enum.Enum)):
-            values = [m.value for m in tp] if isinstance(tp, type) else list(typing.get_args(tp))
+            values = [m.value for m in typing.cast("type[enum.Enum]", tp)] if isinstance(tp, type) \
+                else list(typing.get_args(tp))
             if avro == "enum" and set(values) - set(schema["symbols"]):
                 fail(f"an enum with the symbols {values}")
             if avro not in ("enum", "string"):

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from fastavro import parse_schema
 from fastavro.schema import (
@@ -72,7 +72,7 @@ def load_schemas(directory: Path) -> dict[str, dict[str, Any]]:
             del pending[file]
         if not progress:
             raise SchemaParseException(f"unresolved named types in {sorted(pending)} under {directory}")
-    return {name: parse_schema(inline(name, named)) for name in named}
+    return {name: cast("dict[str, Any]", parse_schema(inline(name, named))) for name in named}
 
 
 def inline(name: str, named: Mapping[str, Any]) -> dict[str, Any]:
@@ -104,7 +104,7 @@ def inline(name: str, named: Mapping[str, Any]) -> dict[str, Any]:
 
 def schema_fingerprint(schema: Mapping[str, Any]) -> bytes:
     """CRC-64-AVRO of the schema's Parsing Canonical Form, 8 bytes little-endian."""
-    return bytes.fromhex(fingerprint(to_parsing_canonical_form(schema), "CRC-64-AVRO"))
+    return bytes.fromhex(fingerprint(to_parsing_canonical_form(dict(schema)), "CRC-64-AVRO"))
 
 
 class Registry:

@@ -9,10 +9,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-
 from orchestrator.profile import find_profile, load_profile, save_profile
-from orchestrator.toolchain.analysis import layer_stats
 from orchestrator.toolchain import open_model
+from orchestrator.toolchain.analysis import layer_stats
 
 ROOT = Path(__file__).resolve().parents[3]
 QUICK = ("--repeat", "1", "--budget", "0")

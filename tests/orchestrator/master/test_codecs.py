@@ -61,4 +61,5 @@ def test_a_plan_with_lossy_codecs_matches_the_reference_within_the_budget(tmp_pa
     assert plan.error <= BUDGET
     assert [d.codec for d in plan.details[1:]] == [
         next(r.codec for r in src.routes if r.stage == i) for i, src in
-        ((i, next(s for s in table.stages if any(r.stage == i for r in s.routes))) for i in range(1, len(table.stages)))]
+        ((i, next(s for s in table.stages if any(r.stage == i for r in s.routes)))
+         for i in range(1, len(table.stages)))]

@@ -135,4 +135,5 @@ def test_heartbeats_and_results_update_the_state(layouts: Layouts) -> None:
     assert run.frames == {0: 10, 1: 11, 2: 13} and state.heartbeats["pi0"].frames == (13,)
     assert (state.link_bytes[("pi0", "pi1", "raw")].sent, state.link_bytes[("pi0", "pi1", "raw")].raw) == (200, 200)
     assert state.add_heartbeat(dataclasses.replace(beat, epoch=99)) is None
-    assert state.add_result(Result(epoch=99, stream="pi0", tag=0, tensors=(), compute_ms=1.0, transfer_ms=0.0, queue_ms=0.0)) == []
+    late = Result(epoch=99, stream="pi0", tag=0, tensors=(), compute_ms=1.0, transfer_ms=0.0, queue_ms=0.0)
+    assert state.add_result(late) == []

@@ -22,7 +22,7 @@ def demand(camera: str, priority: int = 0, useful: tuple[int, ...] = ANY) -> Str
 
 
 def alive(*names: str, **scales: float) -> dict[str, float]:
-    return {**{n: 1.0 for n in names}, **scales}
+    return {**dict.fromkeys(names, 1.0), **scales}
 
 
 DEVICES = [f"d{i}" for i in range(7)]

@@ -10,8 +10,8 @@ import pytest
 
 from orchestrator.toolchain.activations import CutSizes, ModelStream, record_activations
 from orchestrator.toolchain.analysis import layer_stats
-from orchestrator.toolchain.reference import StreamReference
 from orchestrator.toolchain.model import open_model
+from orchestrator.toolchain.reference import StreamReference
 from orchestrator.toolchain.zoo import build_model, find_spec
 from worker.camera import SyntheticCamera, preprocess
 from worker.executor import NumpyRunner

@@ -28,7 +28,8 @@ def test_action_model_matches_hand_computation() -> None:
     flow = OpticalFlow()
     spatial = {t: run["spatial"].run({"frame": f})["fc1s"] for t, f in enumerate(frames)}
     flows = {t: flow([np.stack([frames[t - 1], frames[t]], axis=1)]) for t in range(1, FRAMES)}
-    temporal = {t: run["temporal"].run({"optical_flow": np.concatenate([flows[s] for s in range(t - 3, t + 1)], -1)})["fc1t"]
+    temporal = {t: run["temporal"].run({"optical_flow": np.concatenate([flows[s] for s in range(t - 3, t + 1)],
+                                                                       -1)})["fc1t"]
                 for t in range(4, FRAMES)}
     expected = {}
     for t in range(10, FRAMES):  # 5 spatial features and 7 temporal ones (from tag 4 on)

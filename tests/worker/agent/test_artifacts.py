@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,14 +14,16 @@ import pytest
 
 from worker.agent import Agent, ArtifactCache, ArtifactError, Peers, parse_seat_label, seat_label
 from worker.camera import SyntheticCamera
-from worker.cluster import AgentSettings
+from worker.cluster import AgentSettings, load_cluster
+from worker.errors import ConfigError
 from worker.wire import STREAM_LIMIT, ArtifactChunk, Assign, Connection, Peer, Seat, Shutdown
 
 from ._harness import SECRET, FakeMaster, Partitioned, make_table, run_async
 
 
 def _chunks(data: bytes, sha: str, size: int) -> list[ArtifactChunk]:
-    return [ArtifactChunk(sha256=sha, offset=o, total=len(data), data=data[o:o + size]) for o in range(0, len(data), size)]
+    return [ArtifactChunk(sha256=sha, offset=o, total=len(data), data=data[o:o + size])
+            for o in range(0, len(data), size)]
 
 
 def test_chunks_in_any_order_assemble_and_verify(partitioned: Callable[[int], Partitioned], tmp_path: Path) -> None:
@@ -52,6 +55,67 @@ def test_chunks_in_any_order_assemble_and_verify(partitioned: Callable[[int], Pa
         with pytest.raises(ArtifactError):
             cache.path("../../etc/passwd")
         assert not cache.has("../" + sha)
+
+    run_async(scenario())
+
+
+def _put(cache: ArtifactCache, data: bytes, mtime: float) -> str:
+    """Write ``data`` into the cache as an artifact last used at ``mtime``; its sha256."""
+    sha = hashlib.sha256(data).hexdigest()
+    cache.directory.mkdir(parents=True, exist_ok=True)
+    cache.path(sha).write_bytes(data)
+    os.utime(cache.path(sha), (mtime, mtime))
+    return sha
+
+
+def test_over_its_cap_the_cache_prunes_the_least_recently_used_artifacts_no_seat_uses(tmp_path: Path) -> None:
+    cache = ArtifactCache(tmp_path / "cache", cap_bytes=2500)
+    oldest, old, newer, newest = (_put(cache, bytes([i]) * 1000, 1000.0 + i) for i in range(4))
+    # 4000 bytes: the oldest goes but is in use, so the next oldest two go instead.
+    assert cache.use({oldest}) == [old, newer]
+    assert cache.has(oldest) and cache.has(newest) and not cache.has(old) and not cache.has(newer)
+    assert cache.path(oldest).stat().st_mtime > cache.path(newest).stat().st_mtime   # use() marks it as used
+    # Nothing over the cap: nothing pruned, even what no seat uses.
+    assert cache.use(set()) == [] and cache.has(newest) and cache.has(oldest)
+    # Everything in use: over the cap, and kept.
+    over = _put(cache, b"x" * 2000, 2000.0)
+    assert cache.use({oldest, newest, over}) == [] and cache.has(over)
+    # Once no seat needs them they go, down to the cap.
+    assert set(cache.use({over})) == {newest, oldest} and cache.has(over)
+
+
+def test_an_uncapped_cache_keeps_everything(tmp_path: Path) -> None:
+    cache = ArtifactCache(tmp_path / "cache")
+    shas = [_put(cache, bytes([i]) * 1000, 1000.0 + i) for i in range(3)]
+    assert cache.use(set()) == [] and all(cache.has(sha) for sha in shas)
+
+
+def test_the_cache_cap_is_read_from_cluster_yaml(tmp_path: Path) -> None:
+    assert AgentSettings().cache_mb > 0
+    cluster = tmp_path / "cluster.yaml"
+    cluster.write_text("agent: {cache_mb: 12}\n")
+    assert load_cluster(cluster).agent.cache_mb == 12
+    cluster.write_text("agent: {cache_mb: -1}\n")
+    with pytest.raises(ConfigError, match="agent.cache_mb"):
+        load_cluster(cluster)
+
+
+def test_an_artifact_already_on_the_disk_is_hard_linked_not_copied(partitioned: Callable[[int], Partitioned],
+                                                                    tmp_path: Path) -> None:
+    source = next(partitioned(1).directory.glob("*.tflite"))   # <partitions>/<layout>/<sha256>.tflite
+    data, sha = source.read_bytes(), source.stem
+
+    async def scenario() -> None:
+        linked = ArtifactCache(tmp_path / "linked", link_dir=source.parent.parent)
+        copied = ArtifactCache(tmp_path / "copied", link_dir=tmp_path / "nowhere")
+        for cache in (linked, copied):
+            done = cache.expect(sha)
+            for chunk in _chunks(data, sha, 4096):   # the bytes still arrive, and are verified
+                assert cache.add_chunk(chunk) == ""
+            assert await done == cache.path(sha)
+            assert cache.path(sha).read_bytes() == data and not list(cache.directory.glob("*.part"))
+        assert linked.path(sha).stat().st_ino == source.stat().st_ino
+        assert copied.path(sha).stat().st_ino != source.stat().st_ino
 
     run_async(scenario())
 

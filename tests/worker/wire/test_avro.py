@@ -102,7 +102,8 @@ def test_encode_does_not_copy_tensor_bytes_before_the_writer() -> None:
     values = np.arange(4096, dtype=np.float32)
     tensor = Tensor.from_array("x", values)
     assert np.shares_memory(np.frombuffer(tensor.data, np.float32), values)
-    datum = default_registry().converter.to_datum(TensorBatch(epoch=0, stream="s", tag=0, source="a", tensors=(tensor,)))
+    batch = TensorBatch(epoch=0, stream="s", tag=0, source="a", tensors=(tensor,))
+    datum = default_registry().converter.to_datum(batch)
     assert datum["tensors"][0]["data"] is tensor.data
 
 

@@ -40,4 +40,5 @@ def nbytes(data: Buffer) -> int:
 
 def flat_bytes(array: np.ndarray) -> memoryview:
     """The bytes of a C-contiguous array as a one-dimensional unsigned-byte view (no copy)."""
-    return memoryview(array.reshape(-1)).cast("B")  # reshape(-1) makes 0-d arrays 1-d
+    # reshape(-1) makes 0-d arrays 1-d; numpy's stubs declare the buffer protocol only for Python 3.12+.
+    return memoryview(array.reshape(-1)).cast("B")  # type: ignore[arg-type]
