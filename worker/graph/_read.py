@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import re
 from pathlib import Path
@@ -27,16 +28,22 @@ _SHORT_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,48}$")
 
 
 def read_graph(path: str | os.PathLike[str]) -> Graph:
-    """Read the model file at ``path``; raises ModelFormatError naming the file and the problem."""
+    """Read the model file at ``path``; raises ModelFormatError naming the file and the problem.
+
+    The file is mapped, not read: weights stay in the page cache until something touches them, so
+    planning a 500 MB model reads its layer figures without holding its weights in memory.
+    """
     name = str(path)
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as file:
+            empty = os.fstat(file.fileno()).st_size == 0
+            data: bytes | mmap.mmap = b"" if empty else mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
     except OSError as exc:
         raise ModelFormatError(name, f"cannot read: {exc.strerror or exc}") from None
     return parse_graph(data, name)
 
 
-def parse_graph(data: bytes, name: str = "<bytes>") -> Graph:
+def parse_graph(data: bytes | mmap.mmap, name: str = "<bytes>") -> Graph:
     """Parse .tflite bytes; ``name`` is only used in error messages and as the graph name."""
     if len(data) < 8:
         raise ModelFormatError(name, f"not a TFLite model: only {len(data)} bytes")
@@ -50,7 +57,7 @@ def parse_graph(data: bytes, name: str = "<bytes>") -> Graph:
         raise ModelFormatError(name, f"corrupt or truncated TFLite model ({type(exc).__name__}: {exc})") from None
 
 
-def _parse(data: bytes, name: str) -> Graph:
+def _parse(data: bytes | mmap.mmap, name: str) -> Graph:
     model = tflite.Model.GetRootAs(data, 0)
     if model.SubgraphsLength() < 1:
         raise ModelFormatError(name, "TFLite model has no subgraph")
@@ -71,7 +78,7 @@ def _parse(data: bytes, name: str) -> Graph:
     return graph
 
 
-def _subgraph(sg: tflite.SubGraph, buffers: list[bytes], codes: list[tuple[str, int]], name: str,
+def _subgraph(sg: tflite.SubGraph, buffers: list[memoryview], codes: list[tuple[str, int]], name: str,
               index: int) -> Graph:
     """One subgraph of the file (0 is the model; others are called by control-flow ops)."""
     where = f"subgraph {index}: " if index else ""
@@ -104,7 +111,7 @@ def _subgraph(sg: tflite.SubGraph, buffers: list[bytes], codes: list[tuple[str, 
     return Graph((sg.Name() or b"").decode(), tensors, operators, graph_inputs, graph_outputs, [])
 
 
-def _tensor(t: tflite.Tensor, buffers: list[bytes], name: str, what: str) -> Tensor:
+def _tensor(t: tflite.Tensor, buffers: list[memoryview], name: str, what: str) -> Tensor:
     """One tensor, its constant value (dense, or a sparse tensor's stored values) checked against its shape."""
     tname = t.Name().decode("utf-8", "replace")
     if t.Type() not in DTYPES:
@@ -152,16 +159,17 @@ def _index_vector(kind: int, table: flatbuffers.table.Table | None) -> np.ndarra
     return np.array(vector.ValuesAsNumpy() if not vector.ValuesIsNone() else [], dtype)
 
 
-def _buffer_bytes(buf: tflite.Buffer, data: bytes, name: str) -> bytes:
+def _buffer_bytes(buf: tflite.Buffer, data: bytes | mmap.mmap, name: str) -> memoryview:
+    """A buffer's bytes as a view of the file (no copy)."""
     # Models over 2 GB keep buffers after the flatbuffer, addressed by offset and size.
     if buf.Offset() > 1:
         end = buf.Offset() + buf.Size()
         if end > len(data):
             raise ModelFormatError(name, f"buffer at offset {buf.Offset()} runs past the end of the file")
-        return data[buf.Offset():end]
+        return memoryview(data)[buf.Offset():end]
     if buf.DataIsNone():
-        return b""
-    return buf.DataAsNumpy().tobytes()
+        return memoryview(b"")
+    return memoryview(buf.DataAsNumpy())
 
 
 def _quantization(q: tflite.QuantizationParameters | None) -> Quantization | None:
@@ -172,14 +180,14 @@ def _quantization(q: tflite.QuantizationParameters | None) -> Quantization | Non
                         q.QuantizedDimension())
 
 
-def _stored_layers(model: tflite.Model, buffers: list[bytes], n_ops: int) -> list[Layer]:
+def _stored_layers(model: tflite.Model, buffers: list[memoryview], n_ops: int) -> list[Layer]:
     """Layers recorded by our own writer in the model's metadata, if present and consistent."""
     for i in range(model.MetadataLength()):
         meta = model.Metadata(i)
         if (meta.Name() or b"").decode() != LAYERS_METADATA:
             continue
         try:
-            entries = json.loads(buffers[meta.Buffer()].decode())
+            entries = json.loads(bytes(buffers[meta.Buffer()]).decode())
             layers = [Layer(str(e["name"]), tuple(int(o) for o in e["ops"])) for e in entries]
         except (ValueError, KeyError, IndexError, TypeError):
             return []
