@@ -41,6 +41,14 @@ class Stage:
 
 
 @dataclass(frozen=True)
+class Solution:
+    """A planner's stages for one cluster size, and what it proved about them."""
+
+    stages: tuple[Stage, ...]
+    bound_ips: float = float("inf")   # no plan on as many devices sustains more IPS (inf: nothing proved)
+
+
+@dataclass(frozen=True)
 class Metrics:
     """Predicted figures of a plan."""
 
@@ -277,4 +285,4 @@ def better(a: Metrics, b: Metrics | None) -> bool:
     return a.devices < b.devices
 
 
-__all__ = ["EPS", "CostModel", "Metrics", "SegmentCost", "Stage", "better"]
+__all__ = ["EPS", "CostModel", "Metrics", "SegmentCost", "Solution", "Stage", "better"]

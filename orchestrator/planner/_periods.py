@@ -1,0 +1,205 @@
+"""How fast each cluster size can go: a plan near the least period, and a proven lower bound on it.
+
+A plan's period is the largest of its busiest device, the shared medium's time per frame and the
+camera interval. For a candidate period p (a busy time some option can have), every option takes
+the fewest replicas that keep it under p, and a shortest path over cuts minimises
+``devices + lam * medium / p``. For one ``lam`` that is a Lagrangian relaxation of "at most n
+devices and the medium under p":
+
+- if even the least weight exceeds ``n + lam``, no plan on n devices has period p: a *proof*;
+- if the path found uses at most n devices and its medium time is under p, it is a plan of
+  period p: a *witness*.
+
+Both only get easier as p grows, so for every n at once a bisection over the candidates (about
+log2(candidates) rounds, each a handful of shortest paths over up to n_max periods and a few
+``lam`` with numpy) finds the least p without a proof (the bound) and the least p with a witness
+(the plan). On a switched network ``lam = 0`` settles both: the bound is the plan's period.
+
+The bound holds for any plan only when the options are every stage of the problem; over a
+coarse set of cuts (deep models) ``unit_bound`` gives one from the units alone.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._cost import EPS, CostModel, Stage
+from ._options import Option
+
+
+@dataclass(frozen=True)
+class Reach:
+    """What the bisection found for one cluster size."""
+
+    bound_s: float            # no plan on n devices has a shorter period (inf: no plan at all)
+    tau: float                # least candidate with a witness (inf: none)
+    lam: float                # the weight of the medium that found it
+
+
+class Periods:
+    """Candidate periods of a set of options, and the shortest paths under them."""
+
+    def __init__(self, cost: CostModel, options: list[Option], n_max: int) -> None:
+        self.cost, self.options, self.n_max = cost, options, n_max
+        found = [o.periods() for o in options] + [np.array([cost.floor])]
+        self.taus = np.unique(np.maximum(np.concatenate(found), cost.floor))
+        by_end: dict[int, list[Option]] = {}
+        for o in options:
+            by_end.setdefault(o.i, []).append(o)
+        self.groups = [(i, _Group(group)) for i, group in sorted(by_end.items())]
+        # The medium's weight, in devices per period: next to none (fewest devices, the least medium
+        # among those), then spread up to past n_max.
+        top = max(1, math.ceil(math.log2(n_max + 1)))
+        self.lams = np.array([1e-6] + [2.0 ** e for e in range(-2, top + 3)]) if cost.shared else np.zeros(1)
+
+    def fewest(self) -> np.ndarray:
+        """For every candidate period, the fewest devices keeping every stage under it (n_max + 1: none)."""
+        chunks = [self.paths(self.taus[c:c + 4096], np.zeros(1))[1][0] for c in range(0, len(self.taus), 4096)]
+        return np.concatenate(chunks)
+
+    def paths(self, taus: np.ndarray, lams: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For each lam (default: ``self.lams``) and period: the least weight, and the devices and medium
+        time of its path (arrays lams x taus; devices n_max + 1 where no path exists)."""
+        lams = self.lams if lams is None else lams
+        big = self.n_max + 1
+        m, shape = self.cost.m, (len(lams), len(taus))
+        weight = np.full((m + 1, *shape), np.inf)
+        devices = np.full((m + 1, *shape), big, dtype=np.int64)
+        net = np.zeros((m + 1, *shape))
+        weight[0] = 0.0
+        devices[0] = 0
+        limit = taus * (1 + EPS)
+        per_tau = lams[:, None, None] / taus[None, None, :]       # lam x 1 x taus
+        for i, g in self.groups:
+            need, medium = g.devices(limit, big)                       # options x taus
+            w = weight[g.j].transpose(1, 0, 2) + need[None] + per_tau * medium[None]   # lams x options x taus
+            w[:, need >= big] = np.inf
+            best = w.argmin(axis=1)                                    # lams x taus
+            pick = np.take_along_axis
+            weight[i] = pick(w, best[:, None], axis=1)[:, 0]
+            devices[i] = pick(devices[g.j].transpose(1, 0, 2) + need[None], best[:, None], axis=1)[:, 0]
+            net[i] = pick(net[g.j].transpose(1, 0, 2) + medium[None], best[:, None], axis=1)[:, 0]
+        return weight[m], np.minimum(devices[m], big), net[m]
+
+    def reach(self) -> list[Reach]:
+        """For n = 1..n_max: the proven least period and the least candidate with a witness."""
+        n = np.arange(1, self.n_max + 1)
+        top = len(self.taus) - 1
+        # lo..hi brackets the least index without a proof; wlo..whi the least with a witness.
+        lo, hi = np.zeros(self.n_max, dtype=np.int64), np.full(self.n_max, top, dtype=np.int64)
+        wlo, whi = lo.copy(), np.full(self.n_max, top + 1, dtype=np.int64)
+        seen: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        while True:
+            mid, wmid = (lo + hi) // 2, (wlo + whi) // 2
+            open_, wopen = lo < hi, wlo < whi
+            probes = np.unique(np.concatenate([mid[open_], wmid[wopen], [top]]))
+            probes = probes[[int(p) not in seen for p in probes]] if seen else probes
+            if len(probes):
+                weight, devices, net = self.paths(self.taus[probes])
+                for c, p in enumerate(probes.tolist()):
+                    seen[p] = (weight[:, c], devices[:, c], net[:, c])
+            if not open_.any() and not wopen.any():
+                break
+            proof = np.array([bool(o) and bool((seen[int(t)][0] > x + 1 + self.lams).any())
+                              for x, (t, o) in enumerate(zip(mid, open_))])
+            hi = np.where(open_ & ~proof, mid, hi)
+            lo = np.where(open_ & proof, mid + 1, lo)
+            witness = np.array([bool(o) and self._witness(seen[int(t)], float(self.taus[t]), x + 1) is not None
+                                for x, (t, o) in enumerate(zip(wmid, wopen))])
+            whi = np.where(wopen & witness, wmid, whi)
+            wlo = np.where(wopen & ~witness, wmid + 1, wlo)
+        result = []
+        for x in range(self.n_max):
+            t = int(lo[x])
+            weight = seen[t][0]
+            bound = float(self.taus[t])
+            if (weight > x + 1 + self.lams).any():
+                bound = math.inf      # not even the slowest candidate: no plan on n devices
+            elif t > 0:
+                # Between two candidates only the medium's share can still rule periods out.
+                below = float(self.taus[t - 1])
+                positive = self.lams > 0
+                beyond = below * (seen[t - 1][0][positive] - (x + 1)) / self.lams[positive]
+                bound = max(below, min(bound, float(np.max(beyond, initial=below))))
+            lam = self._witness(seen[int(whi[x])], float(self.taus[whi[x]]), x + 1) if whi[x] <= top else None
+            result.append(Reach(bound, float(self.taus[whi[x]]) if lam is not None else math.inf,
+                                lam if lam is not None else 0.0))
+        return result
+
+    def _witness(self, found: tuple[np.ndarray, np.ndarray, np.ndarray], tau: float, n: int) -> float | None:
+        """The first lam whose path is a plan of period ``tau`` on at most ``n`` devices."""
+        _, devices, net = found
+        ok = np.flatnonzero((devices <= n) & (net <= tau * (1 + EPS)))
+        return float(self.lams[ok[0]]) if len(ok) else None
+
+    def stages(self, tau: float, lam: float, cap: int) -> tuple[Stage, ...] | None:
+        """The path of least ``devices + lam * medium / tau`` with every stage under ``tau`` (None: none)."""
+        best: list[tuple[float, Option | None, int]] = [(0.0, None, 0)] + [(math.inf, None, 0)] * self.cost.m
+        for i, g in self.groups:
+            for o in g.options:
+                r = o.replicas(tau, cap)
+                if r and best[o.j][0] + r * o.k + lam * o.medium(r) / tau < best[i][0]:
+                    best[i] = (best[o.j][0] + r * o.k + lam * o.medium(r) / tau, o, r)
+        if best[self.cost.m][1] is None:
+            return None
+        stages, i = [], self.cost.m
+        while i > 0:
+            _, o, r = best[i]
+            assert o is not None
+            stages.append(Stage(o.j, o.i - 1, r, o.k))
+            i = o.j
+        return tuple(reversed(stages))
+
+
+class _Group:
+    """The options ending at one cut, as arrays: their replicas and medium time for many periods at once."""
+
+    def __init__(self, options: list[Option]) -> None:
+        self.options = options
+        self.j = np.array([o.j for o in options])
+        self.k = np.array([o.k for o in options])[:, None]
+        self.b = np.array([o.b for o in options])[:, None]
+        self.first_tail = np.array([len(o.head) + 1 for o in options])[:, None]
+        self.r_max = np.array([o.r_max for o in options])[:, None]
+        self.heads = [(row, np.array(o.head)[:, None]) for row, o in enumerate(options) if o.head]
+        self.net = np.array([o.net[-1] for o in options])[:, None]
+        self.nets = [(row, np.array(o.net)) for row, o in enumerate(options) if len(o.net) > 1]
+
+    def devices(self, limit: np.ndarray, big: int) -> tuple[np.ndarray, np.ndarray]:
+        """Devices each option needs under each period ``limit`` (``big``: more than it may have), and
+        its medium time then (options x periods)."""
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            r = np.maximum(self.first_tail, np.ceil(self.b / limit[None, :])).astype(np.int64)
+        for row, head in self.heads:
+            in_head = (head > limit[None, :]).sum(axis=0) + 1
+            r[row] = np.where(in_head <= len(head), in_head, r[row])
+        medium = np.broadcast_to(self.net, r.shape).copy()
+        for row, net in self.nets:
+            medium[row] = net[np.minimum(r[row], len(net)) - 1]
+        return np.where(r <= self.r_max, r * self.k, big), medium
+
+
+def unit_bound(cost: CostModel, n: int) -> float:
+    """A lower bound on the period of any plan on at most ``n`` devices, from the units alone."""
+    units = cost.p.units
+    whole = cost.segment(0, cost.m, 1)
+    single = max(cost.busy(whole, 1, 1), cost.floor) if whole.valid else math.inf
+    if n == 1 or cost.m == 1:
+        return single
+    # With two stages or more, the recorder's stage holds the camera and maybe some built-in steps,
+    # and every layer runs on the other n - 1 devices.
+    recorder = min(cost.busy(s, 1, 1) for s in (cost.segment(0, i, 1) for i in range(1, cost.recorder_units + 1))
+                   if s.valid)
+    bound, work = max(cost.floor, recorder), 0.0
+    for index, u in enumerate(units[1:], 1):
+        shares = [(t, k) for k, t in enumerate(u.times, 1) if (n - 1) // k >= 1]
+        bound = max(bound, min(t * u.rate / ((n - 1) // k) for t, k in shares))
+        if index >= cost.recorder_units:      # layers never run on the recorder beside others
+            work += u.rate * min(t * k for t, k in shares)
+    return min(single, max(bound, work / (n - 1)))
+
+
+__all__ = ["Periods", "Reach", "unit_bound"]
