@@ -54,20 +54,18 @@ class OverBudget(Exception):
 class ExactSearch:
     """The candidate periods, and the label searches under them shared by every n."""
 
-    def __init__(self, cost: CostModel, options: list[Option], periods: Periods, latency_bound: float | None,
-                 budget: int) -> None:
-        self.cost, self.latency_bound, self.options = cost, latency_bound, options
-        self.taus, self.fewest = periods.taus, periods.fewest()
+    def __init__(self, cost: CostModel, periods: Periods, latency_bound: float | None, budget: int) -> None:
+        self.cost, self.latency_bound = cost, latency_bound
+        self.periods, self.taus, self.first = periods, periods.taus, periods.least()
         self.n_max = periods.n_max
         self.solved: dict[tuple[int, int], list[_Label]] = {}
         self.budget = budget
 
     def best(self, n: int) -> tuple[Stage, ...] | None:
         """The best stages on at most ``n`` devices (raises OverBudget when that takes too long)."""
-        reachable = np.flatnonzero(self.fewest <= n)
-        if not len(reachable):
+        t0 = int(self.first[n - 1])
+        if t0 < 0:
             return None
-        t0 = int(reachable[0])
         # The period is max(tau, medium time): tau grows with t, the least medium time of the
         # plans under tau shrinks; the best plan sits where they cross. Usually at t0 already.
         last = len(self.taus) - 1
@@ -94,9 +92,10 @@ class ExactSearch:
         """Complete plans under taus[t]; sizes that first reach taus[t] share one search."""
         cap = n
         if t == t0:
-            cap = max(n, int(self.fewest[t0 - 1]) - 1) if t0 > 0 else self.n_max
+            cap = int(np.flatnonzero(self.first == t0)[-1]) + 1
         if (t, cap) not in self.solved:
-            found, work = _best_under(self.cost, self.options, float(self.taus[t]), cap, self.budget)
+            tau = float(self.taus[t])
+            found, work = _best_under(self.cost, self.periods.choose(tau, cap), tau, cap, self.budget)
             self.budget -= work
             self.solved[(t, cap)] = found
         return self.solved[(t, cap)]
@@ -111,20 +110,20 @@ class ExactSearch:
         return found[1].net if found else math.inf
 
 
-def _best_under(cost: CostModel, options: list[Option], tau: float, cap: int, budget: int) -> tuple[list[_Label], int]:
+def _best_under(cost: CostModel, chosen: list[tuple[Option, int, float]], tau: float, cap: int, budget: int
+                ) -> tuple[list[_Label], int]:
     """Pareto labels of complete plans on at most ``cap`` devices whose stages all stay under ``tau``, and
     the labels it made (raises OverBudget past ``budget``)."""
     m = cost.m
     by_end: list[list[tuple[Option, int]]] = [[] for _ in range(m + 1)]
     rest = [cap + 1] * m + [0]     # fewest devices that can run units i.. under tau
-    for o in options:
-        r = o.replicas(tau, cap)
+    for o, r, _ in chosen:
         if r:
             by_end[o.i].append((o, r))
             rest[o.j] = min(rest[o.j], r * o.k + rest[o.i])
     labels: list[list[_Label]] = [[] for _ in range(m + 1)]
     labels[0] = [_Label(0, 0.0, (), None, None)]
-    work = 0
+    work = len(chosen)
     for i in range(1, m + 1):
         found: list[_Label] = []
         for o, r in by_end[i]:
@@ -216,7 +215,7 @@ def optimal_solutions(cost: CostModel, n_max: int, latency_bound: float | None =
     coarse = cost.m > EXACT_UNITS
     options = build_options(cost, n_max, _coarse_cuts(cost) if coarse else None)
     periods = Periods(cost, options, n_max)
-    exact = None if coarse else ExactSearch(cost, options, periods, latency_bound, LABEL_BUDGET)
+    exact = None if coarse else ExactSearch(cost, periods, latency_bound, LABEL_BUDGET)
     reach = periods.reach()
     result: list[Solution | None] = []
     previous = None
@@ -242,7 +241,7 @@ def _bounded(cost: CostModel, periods: Periods, tau: float, lam: float, n: int, 
     for n - 1 (so IPS never falls as n grows)."""
     found = [previous]
     if math.isfinite(tau):
-        found += [periods.stages(tau, lam, n), periods.stages(tau, 0.0, n)]
+        found += [periods.stages(tau, x, n) for x in dict.fromkeys((lam, 0.0))]
     best, best_m = None, None
     for stages in found:
         if stages is None:

@@ -41,14 +41,6 @@ class Option:
         """The shared medium's time per frame for its inputs with ``r`` replicas (0 on a switched network)."""
         return self.net[min(r, len(self.net)) - 1]
 
-    def replicas(self, tau: float, cap: int) -> int:
-        """Fewest replicas keeping its devices under ``tau`` on at most ``cap`` devices (0: impossible)."""
-        limit = tau * (1 + EPS)
-        r = next((x for x, b in enumerate(self.head, 1) if b <= limit), 0)
-        if not r:
-            r = max(len(self.head) + 1, math.ceil(self.b / limit))
-        return r if r <= self.r_max and r * self.k <= cap else 0
-
     def periods(self) -> np.ndarray:
         """Every busy time it can have (one per replica count up to ``r_max``)."""
         tail = self.b / np.arange(len(self.head) + 1, self.r_max + 1, dtype=float)

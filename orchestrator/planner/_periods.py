@@ -50,15 +50,38 @@ class Periods:
         for o in options:
             by_end.setdefault(o.i, []).append(o)
         self.groups = [(i, _Group(group)) for i, group in sorted(by_end.items())]
+        self._chosen: dict[float, list[tuple[Option, int, float]]] = {}
+        self._all = _Group(sorted(options, key=lambda o: o.i))    # in the order a forward pass needs
         # The medium's weight, in devices per period: next to none (fewest devices, the least medium
         # among those), then spread up to past n_max.
         top = max(1, math.ceil(math.log2(n_max + 1)))
-        self.lams = np.array([1e-6] + [2.0 ** e for e in range(-2, top + 3)]) if cost.shared else np.zeros(1)
+        self.lams = np.array([1e-6] + [2.0 ** e for e in range(-1, top + 3, 2)]) if cost.shared else np.zeros(1)
 
-    def fewest(self) -> np.ndarray:
-        """For every candidate period, the fewest devices keeping every stage under it (n_max + 1: none)."""
-        chunks = [self.paths(self.taus[c:c + 4096], np.zeros(1))[1][0] for c in range(0, len(self.taus), 4096)]
-        return np.concatenate(chunks)
+    def least(self) -> np.ndarray:
+        """For n = 1..n_max, the index of the least candidate period with a plan of at most n devices
+        whose stages are all under it, the medium aside (-1: none)."""
+        n = np.arange(1, self.n_max + 1)
+        top = len(self.taus) - 1
+        zero = np.zeros(1)
+        reachable = self.paths(self.taus[top:], zero)[1][0, 0] <= n
+        lo, hi = np.zeros(self.n_max, dtype=np.int64), np.full(self.n_max, top, dtype=np.int64)
+        while (open_ := reachable & (lo < hi)).any():
+            mid = (lo + hi) // 2
+            probes = np.unique(mid[open_])
+            fewest = dict(zip(probes.tolist(), self.paths(self.taus[probes], zero)[1][0].tolist()))
+            ok = np.array([fewest.get(int(x), 0) for x in mid]) <= n
+            hi = np.where(open_ & ok, mid, hi)
+            lo = np.where(open_ & ~ok, mid + 1, lo)
+        return np.where(reachable, lo, -1)
+
+    def choose(self, tau: float, cap: int) -> list[tuple[Option, int, float]]:
+        """Every option that can stay under ``tau`` on at most ``cap`` devices, with its fewest replicas and
+        its medium time then."""
+        if tau not in self._chosen:
+            need, medium = self._all.devices(np.array([tau * (1 + EPS)]), self.n_max + 1)
+            self._chosen[tau] = [(o, d // o.k, w) for o, d, w in zip(self._all.options, need[:, 0].tolist(),
+                                                                     medium[:, 0].tolist()) if d <= self.n_max]
+        return [c for c in self._chosen[tau] if c[1] * c[0].k <= cap]
 
     def paths(self, taus: np.ndarray, lams: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For each lam (default: ``self.lams``) and period: the least weight, and the devices and medium
@@ -138,11 +161,10 @@ class Periods:
     def stages(self, tau: float, lam: float, cap: int) -> tuple[Stage, ...] | None:
         """The path of least ``devices + lam * medium / tau`` with every stage under ``tau`` (None: none)."""
         best: list[tuple[float, Option | None, int]] = [(0.0, None, 0)] + [(math.inf, None, 0)] * self.cost.m
-        for i, g in self.groups:
-            for o in g.options:
-                r = o.replicas(tau, cap)
-                if r and best[o.j][0] + r * o.k + lam * o.medium(r) / tau < best[i][0]:
-                    best[i] = (best[o.j][0] + r * o.k + lam * o.medium(r) / tau, o, r)
+        for o, r, medium in self.choose(tau, cap):
+            w = best[o.j][0] + r * o.k + lam * medium / tau
+            if w < best[o.i][0]:
+                best[o.i] = (w, o, r)
         if best[self.cost.m][1] is None:
             return None
         stages, i = [], self.cost.m
@@ -164,21 +186,24 @@ class _Group:
         self.b = np.array([o.b for o in options])[:, None]
         self.first_tail = np.array([len(o.head) + 1 for o in options])[:, None]
         self.r_max = np.array([o.r_max for o in options])[:, None]
-        self.heads = [(row, np.array(o.head)[:, None]) for row, o in enumerate(options) if o.head]
-        self.net = np.array([o.net[-1] for o in options])[:, None]
-        self.nets = [(row, np.array(o.net)) for row, o in enumerate(options) if len(o.net) > 1]
+        # Heads padded with -inf (never above a period), medium times padded with their last value.
+        width = max(len(o.head) for o in options)
+        self.heads = np.full((len(options), max(width, 1), 1), -np.inf)
+        for row, o in enumerate(options):
+            self.heads[row, :len(o.head), 0] = o.head
+        self.head_len = np.array([len(o.head) for o in options])[:, None]
+        self.nets = np.array([o.net + (o.net[-1],) * (max(len(x.net) for x in options) - len(o.net))
+                              for o in options])
+        self.net_len = np.array([len(o.net) for o in options])[:, None]
 
     def devices(self, limit: np.ndarray, big: int) -> tuple[np.ndarray, np.ndarray]:
         """Devices each option needs under each period ``limit`` (``big``: more than it may have), and
         its medium time then (options x periods)."""
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
             r = np.maximum(self.first_tail, np.ceil(self.b / limit[None, :])).astype(np.int64)
-        for row, head in self.heads:
-            in_head = (head > limit[None, :]).sum(axis=0) + 1
-            r[row] = np.where(in_head <= len(head), in_head, r[row])
-        medium = np.broadcast_to(self.net, r.shape).copy()
-        for row, net in self.nets:
-            medium[row] = net[np.minimum(r[row], len(net)) - 1]
+        in_head = (self.heads > limit[None, None, :]).sum(axis=1) + 1
+        r = np.where(in_head <= self.head_len, in_head, r)
+        medium = np.take_along_axis(self.nets, np.minimum(r, self.net_len) - 1, axis=1)
         return np.where(r <= self.r_max, r * self.k, big), medium
 
 
