@@ -117,10 +117,9 @@ def _best_under(cost: CostModel, chosen: list[tuple[Option, int, float]], tau: f
     m = cost.m
     by_end: list[list[tuple[Option, int]]] = [[] for _ in range(m + 1)]
     rest = [cap + 1] * m + [0]     # fewest devices that can run units i.. under tau
-    for o, r, _ in chosen:
-        if r:
-            by_end[o.i].append((o, r))
-            rest[o.j] = min(rest[o.j], r * o.k + rest[o.i])
+    for o, r, _ in sorted(chosen, key=lambda c: -c[0].j):     # latest start first: rest[o.i] is final
+        by_end[o.i].append((o, r))
+        rest[o.j] = min(rest[o.j], r * o.k + rest[o.i])
     labels: list[list[_Label]] = [[] for _ in range(m + 1)]
     labels[0] = [_Label(0, 0.0, (), None, None)]
     work = len(chosen)
