@@ -7,14 +7,14 @@ per cut) so the cost model can pick a codec per link within the user's error bud
 """
 
 from ._codec_facts import CodecFacts, codec_facts, round_trip
-from ._cost import CostModel, Metrics, Stage, better
+from ._cost import CostModel, Metrics, Solution, Stage, better
 from ._draw import draw_ips, draw_plan, draw_plans
 from ._plan import Plan, PlanSet, StagePlan, make_plan
 from ._planner import ALGORITHMS, plan_model, plan_problem
 from ._problem import DEFAULT_MAX_SHARDS, Problem, Unit, Value, build_problem, crossing
 
 __all__ = [
-    "ALGORITHMS", "DEFAULT_MAX_SHARDS", "CodecFacts", "CostModel", "Metrics", "Plan", "PlanSet", "Problem", "Stage",
+    "ALGORITHMS", "DEFAULT_MAX_SHARDS", "CodecFacts", "CostModel", "Metrics", "Plan", "PlanSet", "Problem", "Solution", "Stage",
     "StagePlan", "Unit", "Value", "better", "build_problem", "codec_facts", "crossing", "draw_ips", "draw_plan",
     "draw_plans", "make_plan", "plan_model", "plan_problem", "round_trip",
 ]

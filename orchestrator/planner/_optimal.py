@@ -213,6 +213,8 @@ def optimal_solutions(cost: CostModel, n_max: int, latency_bound: float | None =
     search's plan, each with an upper bound on the IPS of any plan on n devices."""
     coarse = cost.m > EXACT_UNITS
     options = build_options(cost, n_max, _coarse_cuts(cost) if coarse else None)
+    if not any(o.i == cost.m for o in options):
+        return [None] * n_max       # some unit fits no device
     periods = Periods(cost, options, n_max)
     exact = None if coarse else ExactSearch(cost, periods, latency_bound, LABEL_BUDGET)
     reach = periods.reach()
