@@ -26,7 +26,7 @@ import numpy as np
 
 from ._cost import EPS, CostModel, Solution, Stage, better
 from ._options import Option, build_options
-from ._periods import Periods, unit_bound
+from ._periods import Periods, unit_bounds
 
 EXACT_UNITS = 48          # up to this many units every cut is an option; beyond, a coarse set of cuts
 COARSE_CUTS = 40          # how many cuts a deep model keeps
@@ -217,7 +217,8 @@ def optimal_solutions(cost: CostModel, n_max: int, latency_bound: float | None =
         return [None] * n_max       # some unit fits no device
     periods = Periods(cost, options, n_max)
     exact = None if coarse else ExactSearch(cost, periods, latency_bound, LABEL_BUDGET)
-    reach = periods.reach()
+    reach = periods.reach(prove=not coarse)
+    units_bound = unit_bounds(cost, n_max) if coarse else None
     result: list[Solution | None] = []
     previous = None
     for n in range(1, n_max + 1):
@@ -229,7 +230,7 @@ def optimal_solutions(cost: CostModel, n_max: int, latency_bound: float | None =
                 continue
             except OverBudget:
                 exact = None    # larger n only cost more
-        bound_s = unit_bound(cost, n) if coarse else reach[n - 1].bound_s
+        bound_s = float(units_bound[n - 1]) if units_bound is not None else reach[n - 1].bound_s
         stages = _bounded(cost, periods, reach[n - 1].tau, reach[n - 1].lam, n, latency_bound, previous)
         result.append(Solution(stages, cost.out_rate / bound_s if bound_s > 0 else math.inf) if stages else None)
         previous = stages or previous

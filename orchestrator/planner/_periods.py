@@ -107,13 +107,14 @@ class Periods:
             net[i] = pick(net[g.j].transpose(1, 0, 2) + medium[None], best[:, None], axis=1)[:, 0]
         return weight[m], np.minimum(devices[m], big), net[m]
 
-    def reach(self) -> list[Reach]:
-        """For n = 1..n_max: the proven least period and the least candidate with a witness."""
+    def reach(self, prove: bool = True) -> list[Reach]:
+        """For n = 1..n_max: the proven least period (nan unless ``prove``) and the least candidate with a
+        witness."""
         n = np.arange(1, self.n_max + 1)
         top = len(self.taus) - 1
         # lo..hi brackets the least index without a proof; wlo..whi the least with a witness.
-        lo, hi = np.zeros(self.n_max, dtype=np.int64), np.full(self.n_max, top, dtype=np.int64)
-        wlo, whi = lo.copy(), np.full(self.n_max, top + 1, dtype=np.int64)
+        lo, hi = np.full(self.n_max, 0 if prove else top, dtype=np.int64), np.full(self.n_max, top, dtype=np.int64)
+        wlo, whi = np.zeros(self.n_max, dtype=np.int64), np.full(self.n_max, top + 1, dtype=np.int64)
         seen: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         while True:
             mid, wmid = (lo + hi) // 2, (wlo + whi) // 2
@@ -139,7 +140,9 @@ class Periods:
             t = int(lo[x])
             weight = seen[t][0]
             bound = float(self.taus[t])
-            if (weight > x + 1 + self.lams).any():
+            if not prove:
+                bound = math.nan
+            elif (weight > x + 1 + self.lams).any():
                 bound = math.inf      # not even the slowest candidate: no plan on n devices
             elif t > 0:
                 # Between two candidates only the medium's share can still rule periods out.
@@ -192,8 +195,8 @@ class _Group:
         for row, o in enumerate(options):
             self.heads[row, :len(o.head), 0] = o.head
         self.head_len = np.array([len(o.head) for o in options])[:, None]
-        self.nets = np.array([o.net + (o.net[-1],) * (max(len(x.net) for x in options) - len(o.net))
-                              for o in options])
+        longest = max(len(o.net) for o in options)
+        self.nets = np.array([o.net + (o.net[-1],) * (longest - len(o.net)) for o in options])
         self.net_len = np.array([len(o.net) for o in options])[:, None]
 
     def devices(self, limit: np.ndarray, big: int) -> tuple[np.ndarray, np.ndarray]:
@@ -207,24 +210,33 @@ class _Group:
         return np.where(r <= self.r_max, r * self.k, big), medium
 
 
-def unit_bound(cost: CostModel, n: int) -> float:
-    """A lower bound on the period of any plan on at most ``n`` devices, from the units alone."""
-    units = cost.p.units
+def unit_bounds(cost: CostModel, n_max: int) -> np.ndarray:
+    """For n = 1..n_max, a lower bound on the period of any plan on at most n devices, from the units alone."""
     whole = cost.segment(0, cost.m, 1)
     single = max(cost.busy(whole, 1, 1), cost.floor) if whole.valid else math.inf
-    if n == 1 or cost.m == 1:
-        return single
+    bounds = np.full(n_max, single)
+    if n_max == 1 or cost.m == 1:
+        return bounds
     # With two stages or more, the recorder's stage holds the camera and maybe some built-in steps,
-    # and every layer runs on the other n - 1 devices.
+    # and every layer runs on the other n - 1 devices: each unit at its best split and replicas,
+    # and the device-seconds of a frame (k shards of a unit cost k times a shard) spread over them.
     recorder = min(cost.busy(s, 1, 1) for s in (cost.segment(0, i, 1) for i in range(1, cost.recorder_units + 1))
                    if s.valid)
-    bound, work = max(cost.floor, recorder), 0.0
-    for index, u in enumerate(units[1:], 1):
-        shares = [(t, k) for k, t in enumerate(u.times, 1) if (n - 1) // k >= 1]
-        bound = max(bound, min(t * u.rate / ((n - 1) // k) for t, k in shares))
-        if index >= cost.recorder_units:      # layers never run on the recorder beside others
-            work += u.rate * min(t * k for t, k in shares)
-    return min(single, max(bound, work / (n - 1)))
+    units = cost.p.units[1:]
+    ways = max(u.max_shards for u in units)
+    times = np.full((len(units), ways), np.inf)
+    for row, u in enumerate(units):
+        times[row, :u.max_shards] = u.times
+    rates = np.array([u.rate for u in units])[:, None]
+    k = np.arange(1, ways + 1)
+    layers = np.arange(1, len(units) + 1) >= cost.recorder_units     # layers never run on the recorder
+    for n in range(2, n_max + 1):
+        replicas = (n - 1) // k
+        with np.errstate(divide="ignore", invalid="ignore"):
+            alone = np.where(replicas > 0, times * rates / replicas, np.inf).min(axis=1)
+        work = (np.where(replicas > 0, times * k, np.inf).min(axis=1) * rates[:, 0])[layers].sum()
+        bounds[n - 1] = min(single, max(cost.floor, recorder, alone.max(), work / (n - 1)))
+    return bounds
 
 
-__all__ = ["Periods", "Reach", "unit_bound"]
+__all__ = ["Periods", "Reach", "unit_bounds"]
