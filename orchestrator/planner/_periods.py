@@ -144,12 +144,11 @@ class Periods:
                 bound = math.nan
             elif (weight > x + 1 + self.lams).any():
                 bound = math.inf      # not even the slowest candidate: no plan on n devices
-            elif t > 0:
+            elif t > 0 and (positive := self.lams > 0).any():
                 # Between two candidates only the medium's share can still rule periods out.
                 below = float(self.taus[t - 1])
-                positive = self.lams > 0
                 beyond = below * (seen[t - 1][0][positive] - (x + 1)) / self.lams[positive]
-                bound = max(below, min(bound, float(np.max(beyond, initial=below))))
+                bound = max(below, min(bound, float(np.max(beyond))))
             lam = self._witness(seen[int(whi[x])], float(self.taus[whi[x]]), x + 1) if whi[x] <= top else None
             result.append(Reach(bound, float(self.taus[whi[x]]) if lam is not None else math.inf,
                                 lam if lam is not None else 0.0))
