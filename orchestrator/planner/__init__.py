@@ -12,9 +12,10 @@ from ._draw import draw_ips, draw_plan, draw_plans
 from ._plan import Plan, PlanSet, StagePlan, make_plan
 from ._planner import ALGORITHMS, plan_model, plan_problem
 from ._problem import DEFAULT_MAX_SHARDS, Problem, Unit, Value, build_problem, crossing
+from ._synthetic import DEEP_DAGS, deep_dag
 
 __all__ = [
-    "ALGORITHMS", "DEFAULT_MAX_SHARDS", "CodecFacts", "CostModel", "Metrics", "Plan", "PlanSet", "Problem", "Solution", "Stage",
-    "StagePlan", "Unit", "Value", "better", "build_problem", "codec_facts", "crossing", "draw_ips", "draw_plan",
+    "ALGORITHMS", "DEEP_DAGS", "DEFAULT_MAX_SHARDS", "CodecFacts", "CostModel", "Metrics", "Plan", "PlanSet", "Problem", "Solution", "Stage",
+    "StagePlan", "Unit", "Value", "better", "build_problem", "codec_facts", "crossing", "deep_dag", "draw_ips", "draw_plan",
     "draw_plans", "make_plan", "plan_model", "plan_problem", "round_trip",
 ]
