@@ -28,6 +28,7 @@ import numpy as np
 
 from ._cost import EPS, CostModel, Stage
 from ._options import Option
+from ._problem import crossing
 
 
 @dataclass(frozen=True)
@@ -221,6 +222,9 @@ def unit_bounds(cost: CostModel, n_max: int) -> np.ndarray:
     # and the device-seconds of a frame (k shards of a unit cost k times a shard) spread over them.
     recorder = min(cost.busy(s, 1, 1) for s in (cost.segment(0, i, 1) for i in range(1, cost.recorder_units + 1))
                    if s.valid)
+    if cost.shared:
+        # Whatever crosses the recorder's cut goes over the medium at least once (raw or in the cut's codec).
+        recorder = max(recorder, min(_sent(cost, i) for i in range(1, cost.recorder_units + 1)))
     units = cost.p.units[1:]
     ways = max(u.max_shards for u in units)
     times = np.full((len(units), ways), np.inf)
@@ -236,6 +240,13 @@ def unit_bounds(cost: CostModel, n_max: int) -> np.ndarray:
         work = (np.where(replicas > 0, times * k, np.inf).min(axis=1) * rates[:, 0])[layers].sum()
         bounds[n - 1] = min(single, max(cost.floor, recorder, alone.max(), work / (n - 1)))
     return bounds
+
+
+def _sent(cost: CostModel, cut: int) -> float:
+    """The medium's least time per frame for the values crossing ``cut``, each sent once."""
+    values = cost.p.values
+    return sum(values[vi].rate * min(cost.wire_bytes(vi, c) for c in ("raw", cost.codec_of[cut]))
+               for vi in crossing(cost.p, cut)) * cost.link.seconds_per_byte
 
 
 __all__ = ["Periods", "Reach", "unit_bounds"]
