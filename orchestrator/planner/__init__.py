@@ -1,7 +1,8 @@
 """The planner: for every cluster size 1..n_max, which layers go together, replicated or split.
 
 ``plan_model`` is the entry point. Two algorithms share one cost model (``_cost``): ``paper``
-(Algorithm 1 of the Musical Chair paper, greedy) and ``optimal`` (exact dynamic programming).
+(Algorithm 1 of the Musical Chair paper, greedy) and ``optimal`` (exact while cheap, then a bisection
+over periods that proves an IPS bound for every plan). ``_synthetic`` builds deep DAG problems.
 ``_codec_facts`` measures what the tensor codecs do to a model (bytes per value, output error
 per cut) so the cost model can pick a codec per link within the user's error budget.
 """
