@@ -1,16 +1,19 @@
-"""The exact planner: the best plan for every cluster size, most IPS first.
+"""The ``optimal`` planner: the best plan for every cluster size, most IPS first, exact while cheap.
 
-Two steps, both over cuts of the unit chain:
+``optimal_solutions`` runs, from n = 1 up, the exact search below until it has made
+LABEL_BUDGET labels; past that (large n), and for deep models (over EXACT_UNITS units, planned
+over about COARSE_CUTS cuts), the plan comes from the bisection over periods (``_periods``),
+with a proven upper bound on any plan's IPS.
 
-1. For every candidate period tau (each stage's busy time with some replicas), the fewest
-   devices that keep every device under tau: a shortest path over cuts, computed for all
-   candidates at once with numpy. This gives, for each n, the smallest tau reachable with
-   n devices, ignoring the shared medium and the latency bound.
+The exact search, over cuts of the unit chain:
+
+1. For each n, the least candidate period tau reachable with n devices, ignoring the shared
+   medium and the latency bound (``Periods.least``).
 2. For that tau, every stage gets the fewest replicas that keep it under tau (more would only
    add devices and window copies, never speed a frame up), and a dynamic programme with Pareto
    labels finds the lowest t_forward, then the fewest devices. A label is a way to run units
-   ``0..i-1``: devices, busiest device, the medium's time, and when each value still needed
-   is ready; one no better than another in all of these can never lead to a better plan.
+   ``0..i-1``: devices, the medium's time, and when each value still needed is ready; one no
+   better than another in all of these can never lead to a better plan.
 
 When the best plan for tau breaks the latency bound or the medium cannot carry it, the next
 candidate tau is tried: any plan faster than that candidate lies within tau's search, so the

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._cost import EPS, CostModel, SegmentCost
+from ._cost import CostModel, SegmentCost
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,6 @@ class Option:
     net: tuple[float, ...]    # the shared medium's seconds per frame for its inputs, r = 1 .. len(net); then net[-1]
     take: tuple[int, ...]                   # for each value live after it: index in the labels before, -1 if its own
     waits: tuple[tuple[int, float], ...]    # inputs: index in the labels before, arrival delay
-
-    def busy(self, r: int) -> float:
-        """Busy time of its devices with ``r`` replicas."""
-        return self.head[r - 1] if r <= len(self.head) else self.b / r
 
     def medium(self, r: int) -> float:
         """The shared medium's time per frame for its inputs with ``r`` replicas (0 on a switched network)."""
