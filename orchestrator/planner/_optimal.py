@@ -27,13 +27,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._cost import EPS, CostModel, Solution, Stage, better
+from ._cost import EPS, CostModel, Metrics, Solution, Stage, better
 from ._options import Option, build_options
-from ._periods import Periods, unit_bounds
+from ._periods import Periods, Reach, unit_bounds
 
 EXACT_UNITS = 48          # up to this many units every cut is an option; beyond, a coarse set of cuts
 COARSE_CUTS = 40          # how many cuts a deep model keeps
 LABEL_BUDGET = 20_000     # labels the exact search may make in all, before the bounded search takes over
+MEDIUM_BUDGET = 400       # least-medium programmes (one per candidate period) the bounded search may run
 
 
 @dataclass(frozen=True)
@@ -233,20 +234,62 @@ def optimal_solutions(cost: CostModel, n_max: int, latency_bound: float | None =
                 continue
             except OverBudget:
                 exact = None    # larger n only cost more
-        bound_s = float(units_bound[n - 1]) if units_bound is not None else reach[n - 1].bound_s
-        stages = _bounded(cost, periods, reach[n - 1].tau, reach[n - 1].lam, n, latency_bound, previous)
+        r = reach[n - 1]
+        found = [previous]
+        if math.isfinite(r.tau):    # the witness of the least period found, and the fewest devices under it
+            found += [periods.stages(r.tau, x, n) for x in dict.fromkeys((r.lam, 0.0))]
+        bound_s = float(units_bound[n - 1]) if units_bound is not None else r.bound_s
+        # Unless one of them already has the least period, search it with the least medium per period.
+        _, fastest = _best(cost, found, n, None)
+        ceiling = fastest.period_s if fastest else math.inf
+        if cost.shared and math.isfinite(r.bound_s) and ceiling > r.bound_s * (1 + EPS):
+            period, more = _least_period(periods, r, n, ceiling)
+            found += more
+            if units_bound is None:
+                bound_s = max(bound_s, period)
+        stages, _ = _best(cost, found, n, latency_bound)
         result.append(Solution(stages, cost.out_rate / bound_s if bound_s > 0 else math.inf) if stages else None)
         previous = stages or previous
     return result
 
 
-def _bounded(cost: CostModel, periods: Periods, tau: float, lam: float, n: int, latency_bound: float | None,
-             previous: tuple[Stage, ...] | None) -> tuple[Stage, ...] | None:
-    """The best of: the witness of the least period found, the fewest devices under it, and the plan
-    for n - 1 (so IPS never falls as n grows)."""
-    found = [previous]
-    if math.isfinite(tau):
-        found += [periods.stages(tau, x, n) for x in dict.fromkeys((lam, 0.0))]
+def _least_period(periods: Periods, reach: Reach, n: int, ceiling: float
+                  ) -> tuple[float, list[tuple[Stage, ...] | None]]:
+    """On a shared medium: the least period of any plan on ``n`` devices (0.0: not searched) and the plans
+    that reach it, from the exact least medium time under each candidate, which only falls as the
+    candidate grows (a bisection). ``ceiling``: the period of a plan at hand; a candidate above it
+    cannot win, so the answer is exact."""
+    if periods.medium_runs >= MEDIUM_BUDGET:
+        return 0.0, []
+    taus = periods.taus
+    below = int(np.searchsorted(taus, ceiling * (1 + EPS), side="right")) - 1
+    lo, hi = reach.first, min(reach.found, len(taus) - 1, below)
+
+    def fits(t: int) -> bool:
+        return periods.least_medium(t, n)[0] <= taus[t] * (1 + EPS)
+
+    period, found = ceiling, []
+    if lo <= hi and fits(hi):
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if fits(mid):
+                hi = mid
+            else:
+                lo = mid + 1
+        period, found = float(taus[lo]), [periods.least_medium(lo, n)[1]]
+    else:
+        lo = hi + 1         # nothing fits under taus[hi]: only the medium at hi can beat the ceiling
+    if lo > 0:
+        # Or the medium sets the period, below taus[lo], with every stage under taus[lo - 1].
+        net, stages = periods.least_medium(lo - 1, n)
+        period = min(period, max(float(taus[lo - 1]), net))
+        found.append(stages)
+    return period, found
+
+
+def _best(cost: CostModel, found: list[tuple[Stage, ...] | None], n: int, latency_bound: float | None
+          ) -> tuple[tuple[Stage, ...] | None, Metrics | None]:
+    """The best of ``found`` on at most ``n`` devices within the latency bound, and its figures."""
     best, best_m = None, None
     for stages in found:
         if stages is None:
@@ -255,7 +298,7 @@ def _bounded(cost: CostModel, periods: Periods, tau: float, lam: float, n: int, 
         if m.devices <= n and (latency_bound is None or m.t_forward_s <= latency_bound * (1 + EPS)) \
                 and better(m, best_m):
             best, best_m = stages, m
-    return best
+    return best, best_m
 
 
 def _coarse_cuts(cost: CostModel) -> list[int]:

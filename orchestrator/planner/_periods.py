@@ -38,6 +38,8 @@ class Reach:
     bound_s: float            # no plan on n devices has a shorter period (inf: no plan at all)
     tau: float                # least candidate with a witness (inf: none)
     lam: float                # the weight of the medium that found it
+    first: int                # index of the least candidate without a proof
+    found: int                # index of the witness's candidate (len(taus): none)
 
 
 class Periods:
@@ -52,6 +54,7 @@ class Periods:
             by_end.setdefault(o.i, []).append(o)
         self.groups = [(i, _Group(group)) for i, group in sorted(by_end.items())]
         self._chosen: dict[float, list[tuple[Option, int, float]]] = {}
+        self._medium: dict[int, tuple[list[tuple[Option, int, float]], np.ndarray, dict[int, np.ndarray]]] = {}
         self._all = _Group(sorted(options, key=lambda o: o.i))    # in the order a forward pass needs
         # The medium's weight, in devices per period: next to none (fewest devices, the least medium
         # among those), then spread up to past n_max.
@@ -152,7 +155,7 @@ class Periods:
                 bound = max(below, min(bound, float(np.max(beyond))))
             lam = self._witness(seen[int(whi[x])], float(self.taus[whi[x]]), x + 1) if whi[x] <= top else None
             result.append(Reach(bound, float(self.taus[whi[x]]) if lam is not None else math.inf,
-                                lam if lam is not None else 0.0))
+                                lam if lam is not None else 0.0, t, int(whi[x]) if lam is not None else top + 1))
         return result
 
     def _witness(self, found: tuple[np.ndarray, np.ndarray, np.ndarray], tau: float, n: int) -> float | None:
@@ -177,6 +180,46 @@ class Periods:
             stages.append(Stage(o.j, o.i - 1, r, o.k))
             i = o.j
         return tuple(reversed(stages))
+
+
+    @property
+    def medium_runs(self) -> int:
+        """How many least-medium programmes have run."""
+        return len(self._medium)
+
+    def least_medium(self, t: int, n: int) -> tuple[float, tuple[Stage, ...] | None]:
+        """The least medium time of a plan on at most ``n`` devices with every stage under ``taus[t]``, and
+        that plan: a dynamic programme over cuts and device counts, exact (cached per candidate)."""
+        tau = float(self.taus[t])
+        if t not in self._medium:
+            chosen = self.choose(tau, self.n_max)
+            # medium[i][d]: the least medium time of units 0..i-1 on exactly d devices; back: the option.
+            medium: dict[int, np.ndarray] = {0: np.full(self.n_max + 1, np.inf)}
+            medium[0][0] = 0.0
+            back: dict[int, np.ndarray] = {}
+            for index, (o, r, net) in enumerate(chosen):      # by end cut: medium[o.j] is final
+                d = r * o.k
+                before = medium.get(o.j)
+                if before is None:
+                    continue
+                if o.i not in medium:
+                    medium[o.i], back[o.i] = np.full(self.n_max + 1, np.inf), np.full(self.n_max + 1, -1)
+                after, came = medium[o.i], back[o.i]
+                trial = before[:self.n_max + 1 - d] + net
+                better = trial < after[d:]
+                after[d:][better] = trial[better]
+                came[d:][better] = index
+            self._medium[t] = (chosen, medium.get(self.cost.m, np.full(self.n_max + 1, np.inf)), back)
+        chosen, final, back = self._medium[t]
+        d = int(np.argmin(final[:n + 1]))
+        if not math.isfinite(final[d]):
+            return math.inf, None
+        stages, i = [], self.cost.m
+        while i > 0:
+            o, r, _ = chosen[int(back[i][d])]
+            stages.append(Stage(o.j, o.i - 1, r, o.k))
+            i, d = o.j, d - r * o.k
+        return float(final[:n + 1].min()), tuple(reversed(stages))
 
 
 class _Group:
