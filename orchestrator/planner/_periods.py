@@ -15,8 +15,12 @@ log2(candidates) rounds, each a handful of shortest paths over up to n_max perio
 ``lam`` with numpy) finds the least p without a proof (the bound) and the least p with a witness
 (the plan). On a switched network ``lam = 0`` settles both: the bound is the plan's period.
 
+Where neither settles it, ``least_medium`` gives, for one candidate, the exact least medium time
+of a plan on at most n devices with every stage under it (a dynamic programme over cuts and
+device counts), from which ``_optimal`` bisects to the least period itself.
+
 The bound holds for any plan only when the options are every stage of the problem; over a
-coarse set of cuts (deep models) ``unit_bound`` gives one from the units alone.
+coarse set of cuts (deep models) ``unit_bounds`` gives one from the units alone.
 """
 
 from __future__ import annotations
