@@ -118,6 +118,8 @@ def _why_not(cost: CostModel, n: int, latency_bound: float | None) -> str:
 
 def _fewest_devices(cost: CostModel) -> int:
     """The fewest devices any plan needs, however slow."""
+    if cost.segment(0, cost.m, 1).valid:
+        return 1        # (and no search over every segment of a deep model)
     inf = 10**9
     best = [0] + [inf] * cost.m
     for i in range(1, cost.m + 1):
