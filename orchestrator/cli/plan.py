@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -64,16 +65,19 @@ def report(plans: PlanSet) -> str:
     rows: list[tuple[object, ...]] = []
     for n, (plan, reason) in enumerate(zip(plans.plans, plans.reasons), 1):
         if plan is None:
-            rows.append((n, "-", "-", "-", "-", "-", f"no plan: {reason}"))
+            rows.append((n, "-", "-", "-", "-", "-", "-", "-", f"no plan: {reason}"))
             continue
         m = plan.metrics
-        rows.append((n, round(m.ips, 3), round(m.t_forward_s, 3), round(m.reload_s, 2),
-                     human_bytes(m.max_memory_bytes), round(m.energy_j, 2), plan.layout()))
+        bound = round(plan.bound_ips, 3) if math.isfinite(plan.bound_ips) else "-"
+        rows.append((n, round(m.ips, 3), bound, f"{plan.gap:.1%}" if math.isfinite(plan.bound_ips) else "-",
+                     round(m.t_forward_s, 3), round(m.reload_s, 2), human_bytes(m.max_memory_bytes),
+                     round(m.energy_j, 2), plan.layout()))
     bound = f", t_forward <= {plans.latency_bound_s:g} s" if plans.latency_bound_s else ""
     head = (f"{plans.model} on {plans.profile} ({plans.algorithm} planner, {plans.memory_bytes / 1e6:.0f} MB per "
-            f"device{bound}); layout: stages in order, xR replicas, /K shards, [rec] the recorder")
-    out = [head, "", format_table(("n", "IPS", "t_forward s", "reload s", "max memory", "J/inference", "layout"),
-                                  rows)]
+            f"device{bound}); IPS bound: no plan on n devices is faster, gap: how far below it the plan may be; "
+            f"layout: stages in order, xR replicas, /K shards, [rec] the recorder")
+    out = [head, "", format_table(("n", "IPS", "IPS bound", "gap", "t_forward s", "reload s", "max memory",
+                                   "J/inference", "layout"), rows)]
     last = next((p for p in reversed(plans.plans) if p is not None), None)
     if last is not None:
         out += ["", f"stages for n = {last.n}:", _stages_table(last)]

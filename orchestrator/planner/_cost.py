@@ -41,6 +41,14 @@ class Stage:
 
 
 @dataclass(frozen=True)
+class Solution:
+    """A planner's stages for one cluster size, and what it proved about them."""
+
+    stages: tuple[Stage, ...]
+    bound_ips: float = float("inf")   # no plan on as many devices sustains more IPS (inf: nothing proved)
+
+
+@dataclass(frozen=True)
 class Metrics:
     """Predicted figures of a plan."""
 
@@ -82,10 +90,13 @@ class CostModel:
         units, values = problem.units, problem.values
         self.m = len(units)
         # live[i]: values written before unit i and needed at or after it (or results).
-        self.live: list[tuple[int, ...]] = []
-        for i in range(self.m + 1):
-            self.live.append(tuple(vi for vi, v in enumerate(values) if v.producer < i
-                                   and (v.is_output or any(c >= i for c in v.consumers))))
+        # A value is live from the unit after its producer to its last consumer (results: to the end).
+        live: list[list[int]] = [[] for _ in range(self.m + 1)]
+        for vi, v in enumerate(values):
+            end = self.m if v.is_output else max(v.consumers, default=-1)
+            for i in range(v.producer + 1, end + 1):
+                live[i].append(vi)
+        self.live: list[tuple[int, ...]] = [tuple(x) for x in live]
         self.floor = 1.0 / problem.fps
         self.recorder_units = 1
         while self.recorder_units < self.m and units[self.recorder_units].kind == "step":
@@ -277,4 +288,4 @@ def better(a: Metrics, b: Metrics | None) -> bool:
     return a.devices < b.devices
 
 
-__all__ = ["EPS", "CostModel", "Metrics", "SegmentCost", "Stage", "better"]
+__all__ = ["EPS", "CostModel", "Metrics", "SegmentCost", "Solution", "Stage", "better"]

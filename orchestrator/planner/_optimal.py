@@ -1,16 +1,19 @@
-"""The exact planner: the best plan for every cluster size, most IPS first.
+"""The ``optimal`` planner: the best plan for every cluster size, most IPS first, exact while cheap.
 
-Two steps, both over cuts of the unit chain:
+``optimal_solutions`` runs, from n = 1 up, the exact search below until it has made
+LABEL_BUDGET labels; past that (large n), and for deep models (over EXACT_UNITS units, planned
+over about COARSE_CUTS cuts), the plan comes from the bisection over periods (``_periods``),
+with a proven upper bound on any plan's IPS.
 
-1. For every candidate period tau (each stage's busy time with some replicas), the fewest
-   devices that keep every device under tau: a shortest path over cuts, computed for all
-   candidates at once with numpy. This gives, for each n, the smallest tau reachable with
-   n devices, ignoring the shared medium and the latency bound.
+The exact search, over cuts of the unit chain:
+
+1. For each n, the least candidate period tau reachable with n devices, ignoring the shared
+   medium and the latency bound (``Periods.least``).
 2. For that tau, every stage gets the fewest replicas that keep it under tau (more would only
    add devices and window copies, never speed a frame up), and a dynamic programme with Pareto
    labels finds the lowest t_forward, then the fewest devices. A label is a way to run units
-   ``0..i-1``: devices, busiest device, the medium's time, and when each value still needed
-   is ready; one no better than another in all of these can never lead to a better plan.
+   ``0..i-1``: devices, the medium's time, and when each value still needed is ready; one no
+   better than another in all of these can never lead to a better plan.
 
 When the best plan for tau breaks the latency bound or the medium cannot carry it, the next
 candidate tau is tried: any plan faster than that candidate lies within tau's search, so the
@@ -19,13 +22,19 @@ first acceptable answer is the optimum of the whole plan space.
 
 from __future__ import annotations
 
-import bisect
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from ._cost import EPS, CostModel, SegmentCost, Stage
+from ._cost import EPS, CostModel, Metrics, Solution, Stage, better
+from ._options import Option, build_options
+from ._periods import Periods, Reach, unit_bounds
+
+EXACT_UNITS = 48          # up to this many units every cut is an option; beyond, a coarse set of cuts
+COARSE_CUTS = 40          # how many cuts a deep model keeps
+LABEL_BUDGET = 20_000     # labels the exact search may make in all, before the bounded search takes over
+MEDIUM_BUDGET = 400       # least-medium programmes (one per candidate period) the bounded search may run
 
 
 @dataclass(frozen=True)
@@ -42,42 +51,25 @@ class _Label:
         return (self.devices, self.net, *self.ready)
 
 
-@dataclass(frozen=True)
-class _Option:
-    """A stage that may appear in a plan: units j..i-1 split k ways."""
-
-    j: int
-    i: int
-    k: int
-    seg: SegmentCost
-    lower: tuple[float, ...]   # minus its devices' busy time with r = 1, 2, ... replicas (ascending)
-    take: tuple[int, ...]                   # for each value live after it: index in the labels before, -1 if its own
-    waits: tuple[tuple[int, float], ...]    # inputs: index in the labels before, arrival delay
+class OverBudget(Exception):
+    """The exact search would create more labels than it may: hand over to the bounded search."""
 
 
-def optimal_stages(cost: CostModel, n_max: int, latency_bound: float | None = None
-                   ) -> list[tuple[Stage, ...] | None]:
-    """The best stages for each n = 1..n_max (None where no plan fits)."""
-    search = _Search(cost, n_max, latency_bound)
-    return [search.best(n) for n in range(1, n_max + 1)]
-
-
-class _Search:
+class ExactSearch:
     """The candidate periods, and the label searches under them shared by every n."""
 
-    def __init__(self, cost: CostModel, n_max: int, latency_bound: float | None) -> None:
+    def __init__(self, cost: CostModel, periods: Periods, latency_bound: float | None, budget: int) -> None:
         self.cost, self.latency_bound = cost, latency_bound
-        self.options = _options(cost, n_max)
-        self.taus, self.fewest = _fewest_devices(cost, self.options, n_max)
-        self.n_max = n_max
+        self.periods, self.taus, self.first = periods, periods.taus, periods.least()
+        self.n_max = periods.n_max
         self.solved: dict[tuple[int, int], list[_Label]] = {}
+        self.budget = budget
 
     def best(self, n: int) -> tuple[Stage, ...] | None:
-        """The best stages on at most ``n`` devices."""
-        reachable = np.flatnonzero(self.fewest <= n)
-        if not len(reachable):
+        """The best stages on at most ``n`` devices (raises OverBudget when that takes too long)."""
+        t0 = int(self.first[n - 1])
+        if t0 < 0:
             return None
-        t0 = int(reachable[0])
         # The period is max(tau, medium time): tau grows with t, the least medium time of the
         # plans under tau shrinks; the best plan sits where they cross. Usually at t0 already.
         last = len(self.taus) - 1
@@ -104,9 +96,12 @@ class _Search:
         """Complete plans under taus[t]; sizes that first reach taus[t] share one search."""
         cap = n
         if t == t0:
-            cap = max(n, int(self.fewest[t0 - 1]) - 1) if t0 > 0 else self.n_max
+            cap = int(np.flatnonzero(self.first == t0)[-1]) + 1
         if (t, cap) not in self.solved:
-            self.solved[(t, cap)] = _best_under(self.cost, self.options, float(self.taus[t]), cap)
+            tau = float(self.taus[t])
+            found, work = _best_under(self.cost, self.periods.choose(tau, cap), tau, cap, self.budget)
+            self.budget -= work
+            self.solved[(t, cap)] = found
         return self.solved[(t, cap)]
 
     def pick(self, n: int, t0: int, t: int, by_net: bool = False) -> tuple[tuple[float, float, int], _Label] | None:
@@ -119,68 +114,26 @@ class _Search:
         return found[1].net if found else math.inf
 
 
-def _options(cost: CostModel, n_max: int) -> list[_Option]:
-    """Every valid stage, latest start first (the order the suffix bound is computed in)."""
-    units, values = cost.p.units, cost.p.values
-    options = []
-    for j in reversed(range(cost.m)):
-        live_j = {vi: x for x, vi in enumerate(cost.live[j])}
-        for i in range(j + 1, cost.m + 1):
-            take = tuple(live_j[vi] if values[vi].producer < j else -1 for vi in cost.live[i])
-            for k in range(1, (units[i - 1].max_shards if j > 0 else 1) + 1):
-                seg = cost.segment(j, i, k)
-                if not seg.valid:
-                    continue
-                # Busy time falls with replicas, but not as 1/r: on a switched network each replica
-                # of a windowed stage receives min(W, r) copies of every input.
-                busy = []
-                for r in range(1, (n_max // k if seg.replicable else 1) + 1):
-                    busy.append(cost.busy(seg, r, k))
-                    if busy[-1] <= cost.floor:
-                        break
-                waits = tuple((live_j[vi], cost.arrival(vi, k, seg.codec)) for vi in seg.inputs)
-                options.append(_Option(j, i, k, seg, tuple(-b for b in busy), take, waits))
-    return options
-
-
-def _replicas(o: _Option, tau: float, n_max: int) -> int:
-    """Fewest replicas keeping the stage's devices under ``tau`` (0: impossible within ``n_max``)."""
-    r = bisect.bisect_left(o.lower, -tau * (1 + EPS)) + 1
-    return r if r <= len(o.lower) and r * o.k <= n_max else 0
-
-
-def _fewest_devices(cost: CostModel, options: list[_Option], n_max: int) -> tuple[np.ndarray, np.ndarray]:
-    """Candidate periods (ascending) and, for each, the fewest devices keeping every stage under it."""
-    taus = np.array(sorted({cost.floor} | {max(-b, cost.floor) for o in options for b in o.lower}))
-    big = n_max + 1
-    best = [np.full(len(taus), big, dtype=np.int64) for _ in range(cost.m + 1)]
-    best[0][:] = 0
-    for o in sorted(options, key=lambda o: o.i):
-        replicas = np.searchsorted(np.array(o.lower), -taus * (1 + EPS), side="left") + 1
-        need = np.where(replicas <= len(o.lower), replicas * o.k, big)
-        np.minimum(best[o.i], np.minimum(best[o.j] + need, big), out=best[o.i])
-    return taus, best[cost.m]
-
-
-def _best_under(cost: CostModel, options: list[_Option], tau: float, cap: int) -> list[_Label]:
-    """Pareto labels of complete plans on at most ``cap`` devices whose stages all stay under ``tau``."""
+def _best_under(cost: CostModel, chosen: list[tuple[Option, int, float]], tau: float, cap: int, budget: int
+                ) -> tuple[list[_Label], int]:
+    """Pareto labels of complete plans on at most ``cap`` devices whose stages all stay under ``tau``, and
+    the labels it made (raises OverBudget past ``budget``)."""
     m = cost.m
-    by_end: list[list[tuple[_Option, int]]] = [[] for _ in range(m + 1)]
+    by_end: list[list[tuple[Option, int]]] = [[] for _ in range(m + 1)]
     rest = [cap + 1] * m + [0]     # fewest devices that can run units i.. under tau
-    for o in options:
-        r = _replicas(o, tau, cap)
-        if r:
-            by_end[o.i].append((o, r))
-            rest[o.j] = min(rest[o.j], r * o.k + rest[o.i])
+    for o, r, _ in sorted(chosen, key=lambda c: -c[0].j):     # latest start first: rest[o.i] is final
+        by_end[o.i].append((o, r))
+        rest[o.j] = min(rest[o.j], r * o.k + rest[o.i])
     labels: list[list[_Label]] = [[] for _ in range(m + 1)]
     labels[0] = [_Label(0, 0.0, (), None, None)]
+    work = len(chosen)
     for i in range(1, m + 1):
         found: list[_Label] = []
         for o, r in by_end[i]:
             if not labels[o.j]:
                 continue
             take, waits = o.take, o.waits
-            net = cost.in_bytes(o.seg, r, o.k) * cost.link.seconds_per_byte if cost.shared else 0.0
+            net = o.medium(r)
             stage = Stage(o.j, i - 1, r, o.k)
             for lab in labels[o.j]:
                 devices = lab.devices + r * o.k
@@ -189,8 +142,11 @@ def _best_under(cost: CostModel, options: list[_Option], tau: float, cap: int) -
                 finish = max((lab.ready[x] + a for x, a in waits), default=0.0) + o.seg.run_s
                 found.append(_Label(devices, lab.net + net, tuple(lab.ready[x] if x >= 0 else finish for x in take),
                                     lab, stage))
+        work += len(found)
+        if work > budget:
+            raise OverBudget
         labels[i] = _pareto(found)
-    return labels[m]
+    return labels[m], work
 
 
 def _pick(labels: list[_Label], n: int, latency_bound: float | None, tau: float, by_net: bool = False
@@ -250,4 +206,115 @@ def _stages(label: _Label) -> tuple[Stage, ...]:
     return tuple(reversed(stages))
 
 
-__all__ = ["optimal_stages"]
+def optimal_stages(cost: CostModel, n_max: int, latency_bound: float | None = None
+                   ) -> list[tuple[Stage, ...] | None]:
+    """The best stages for each n = 1..n_max (None where no plan fits)."""
+    return [s.stages if s else None for s in optimal_solutions(cost, n_max, latency_bound)]
+
+
+def optimal_solutions(cost: CostModel, n_max: int, latency_bound: float | None = None) -> list[Solution | None]:
+    """For each n = 1..n_max, the best plan the exact search finds within its budget, else the bounded
+    search's plan, each with an upper bound on the IPS of any plan on n devices."""
+    coarse = cost.m > EXACT_UNITS
+    options = build_options(cost, n_max, _coarse_cuts(cost) if coarse else None)
+    if not any(o.i == cost.m for o in options):
+        return [None] * n_max       # some unit fits no device
+    periods = Periods(cost, options, n_max)
+    exact = None if coarse else ExactSearch(cost, periods, latency_bound, LABEL_BUDGET)
+    reach = periods.reach(prove=not coarse)
+    units_bound = unit_bounds(cost, n_max) if coarse else None
+    result: list[Solution | None] = []
+    previous = None
+    for n in range(1, n_max + 1):
+        if exact is not None:
+            try:
+                stages = exact.best(n)
+                result.append(Solution(stages, cost.evaluate(stages).ips) if stages else None)
+                previous = stages
+                continue
+            except OverBudget:
+                exact = None    # larger n only cost more
+        r = reach[n - 1]
+        found = [previous]
+        if math.isfinite(r.tau):    # the witness of the least period found, and the fewest devices under it
+            found += [periods.stages(r.tau, x, n) for x in dict.fromkeys((r.lam, 0.0))]
+        bound_s = float(units_bound[n - 1]) if units_bound is not None else r.bound_s
+        # Unless one of them already has the least period, search it with the least medium per period.
+        _, fastest = _best(cost, found, n, None)
+        ceiling = fastest.period_s if fastest else math.inf
+        if cost.shared and math.isfinite(r.bound_s) and ceiling > r.bound_s * (1 + EPS):
+            period, more = _least_period(periods, r, n, ceiling)
+            found += more
+            if units_bound is None:
+                bound_s = max(bound_s, period)
+        stages, _ = _best(cost, found, n, latency_bound)
+        result.append(Solution(stages, cost.out_rate / bound_s if bound_s > 0 else math.inf) if stages else None)
+        previous = stages or previous
+    return result
+
+
+def _least_period(periods: Periods, reach: Reach, n: int, ceiling: float
+                  ) -> tuple[float, list[tuple[Stage, ...] | None]]:
+    """On a shared medium: the least period of any plan on ``n`` devices (0.0: not searched) and the plans
+    that reach it, from the exact least medium time under each candidate, which only falls as the
+    candidate grows (a bisection). ``ceiling``: the period of a plan at hand; a candidate above it
+    cannot win, so the answer is exact."""
+    if periods.medium_runs >= MEDIUM_BUDGET:
+        return 0.0, []
+    taus = periods.taus
+    below = int(np.searchsorted(taus, ceiling * (1 + EPS), side="right")) - 1
+    lo, hi = reach.first, min(reach.found, len(taus) - 1, below)
+
+    def fits(t: int) -> bool:
+        return periods.least_medium(t, n)[0] <= taus[t] * (1 + EPS)
+
+    period, found = ceiling, []
+    if lo <= hi and fits(hi):
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if fits(mid):
+                hi = mid
+            else:
+                lo = mid + 1
+        period, found = float(taus[lo]), [periods.least_medium(lo, n)[1]]
+    else:
+        lo = hi + 1         # nothing fits under taus[hi]: only the medium at hi can beat the ceiling
+    if lo > 0:
+        # Or the medium sets the period, below taus[lo], with every stage under taus[lo - 1].
+        net, stages = periods.least_medium(lo - 1, n)
+        period = min(period, max(float(taus[lo - 1]), net))
+        found.append(stages)
+    return period, found
+
+
+def _best(cost: CostModel, found: list[tuple[Stage, ...] | None], n: int, latency_bound: float | None
+          ) -> tuple[tuple[Stage, ...] | None, Metrics | None]:
+    """The best of ``found`` on at most ``n`` devices within the latency bound, and its figures."""
+    best, best_m = None, None
+    for stages in found:
+        if stages is None:
+            continue
+        m = cost.evaluate(stages)
+        if m.devices <= n and (latency_bound is None or m.t_forward_s <= latency_bound * (1 + EPS)) \
+                and better(m, best_m):
+            best, best_m = stages, m
+    return best, best_m
+
+
+def _coarse_cuts(cost: CostModel) -> list[int]:
+    """About COARSE_CUTS cuts of a deep model: in each of as many spans of equal work, the cut that
+    the fewest bytes cross (where a residual or concatenation is not pending)."""
+    units, values = cost.p.units, cost.p.values
+    first = cost.recorder_units
+    work = np.cumsum([u.times[0] * u.rate for u in units])
+    crossing = [sum(values[vi].nbytes for vi in cost.live[c]) for c in range(cost.m + 1)]
+    spans = np.linspace(work[first - 1], work[-1], COARSE_CUTS + 1)
+    cuts = {0, first, cost.m}
+    for lo, hi in zip(spans, spans[1:]):
+        inside = [c for c in range(first + 1, cost.m) if lo <= work[c - 1] <= hi]
+        if inside:
+            cuts.add(min(inside, key=lambda c: (crossing[c], -c)))
+    return sorted(cuts)
+
+
+__all__ = ["EXACT_UNITS", "LABEL_BUDGET", "optimal_solutions", "optimal_stages"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -43,6 +44,12 @@ class Plan:
     stages: tuple[Stage, ...]
     details: tuple[StagePlan, ...]
     metrics: Metrics
+    bound_ips: float = math.inf      # no plan on n devices sustains more IPS (inf: nothing proved)
+
+    @property
+    def gap(self) -> float:
+        """How far the plan may be from the best: 1 - IPS / bound (0: proved best, 1: nothing proved)."""
+        return max(0.0, 1.0 - self.metrics.ips / self.bound_ips) if math.isfinite(self.bound_ips) else 1.0
 
     @property
     def error(self) -> float:
@@ -74,6 +81,7 @@ class Plan:
         """A JSON-ready description of the plan."""
         cuts, shards = self.partition_args()
         return {"n": self.n, "algorithm": self.algorithm, "metrics": asdict(self.metrics), "error": self.error,
+                "bound_ips": self.bound_ips if math.isfinite(self.bound_ips) else None, "gap": self.gap,
                 "layout": self.layout(), "cuts": cuts, "shards": shards,
                 "stages": [{**asdict(d), "devices": d.devices,
                             "tasks": [{"block": b, "first": f, "last": last} for b, f, last in d.tasks]}

@@ -12,14 +12,21 @@ from worker.errors import UserError
 from ..profile import Profile
 from ..toolchain.model import Model
 from ._codec_facts import codec_facts
-from ._cost import CostModel, Stage
-from ._optimal import optimal_stages
+from ._cost import CostModel, Solution, Stage
+from ._optimal import optimal_solutions
 from ._paper import paper_stages
 from ._plan import Plan, PlanSet, make_plan
 from ._problem import DEFAULT_MAX_SHARDS, Problem, build_problem
 
-Algorithm = Callable[[CostModel, int, "float | None"], list["tuple[Stage, ...] | None"]]
-ALGORITHMS: dict[str, Algorithm] = {"paper": paper_stages, "optimal": optimal_stages}
+Algorithm = Callable[[CostModel, int, "float | None"], list["Solution | None"]]
+
+
+def _paper(cost: CostModel, n_max: int, latency_bound: float | None) -> list[Solution | None]:
+    """Algorithm 1's stages for every n (it proves nothing about them)."""
+    return [Solution(s) if s else None for s in paper_stages(cost, n_max, latency_bound)]
+
+
+ALGORITHMS: dict[str, Algorithm] = {"paper": _paper, "optimal": optimal_solutions}
 log = logging.getLogger("mchair.planner")
 
 
@@ -49,18 +56,21 @@ def _within_budget(problem: Problem, plan: Plan, algorithm: str, latency_bound: 
         # the share per cut in proportion, and at the last attempt allow lossless codecs only.
         share = budget * budget / plan.error * 0.999 if attempt < 3 else 0.0
         cost = CostModel(problem, share)
-        stages = ALGORITHMS[algorithm](cost, plan.n, latency_bound)[plan.n - 1]
-        if stages is None:
+        found = ALGORITHMS[algorithm](cost, plan.n, latency_bound)[plan.n - 1]
+        if found is None:
             break
-        plan = _make(cost, plan.n, algorithm, stages)
+        plan = _make(cost, plan.n, algorithm, found)
     return plan
 
 
-def _make(cost: CostModel, n: int, algorithm: str, stages: tuple[Stage, ...]) -> Plan:
-    """The plan of ``stages``, each stage's inputs raw where the cut's codec would slow the plan."""
+def _make(cost: CostModel, n: int, algorithm: str, found: Solution) -> Plan:
+    """The plan of ``found``, each stage's inputs raw where the cut's codec would slow the plan."""
+    stages: tuple[Stage, ...] = found.stages
     if cost.p.codec_facts is not None:
         stages = cost.refine_codecs(stages)
-    return make_plan(cost, n, algorithm, stages)
+    plan = make_plan(cost, n, algorithm, stages)
+    # Sending a cut raw is outside the space the bound covers: a plan it speeds up is its own bound.
+    return replace(plan, bound_ips=max(found.bound_ips, plan.metrics.ips))
 
 
 def plan_model(model: Model, profile: Profile, n_max: int, algorithm: str = "optimal",
@@ -107,6 +117,8 @@ def _why_not(cost: CostModel, n: int, latency_bound: float | None) -> str:
 
 def _fewest_devices(cost: CostModel) -> int:
     """The fewest devices any plan needs, however slow."""
+    if cost.segment(0, cost.m, 1).valid:
+        return 1        # (and no search over every segment of a deep model)
     inf = 10**9
     best = [0] + [inf] * cost.m
     for i in range(1, cost.m + 1):
