@@ -12,12 +12,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("orchestrator", "worker")
 
-# Cycles another branch removes; each entry is the cycle's modules, sorted. Keep this list empty.
-ALLOWED: set[tuple[str, ...]] = {
-    # planner/_problem <-> _codec_facts: split by the planner branch (issue 19).
-    ("orchestrator.planner._codec_facts", "orchestrator.planner._problem"),
-}
-
 
 def module_names() -> dict[str, Path]:
     """Every module of the packages by dotted name (a package by its own name, for its __init__)."""
@@ -92,4 +86,4 @@ def test_no_import_cycles() -> None:
     graph = {name: imports_of(name, path, modules) for name, path in modules.items()}
     assert sum(len(v) for v in graph.values()) > 100   # the graph was really read
     assert "orchestrator.master._fleet" in graph["orchestrator.master._master"]
-    assert [c for c in cycles(graph) if c not in ALLOWED] == []
+    assert cycles(graph) == []

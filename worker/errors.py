@@ -21,9 +21,9 @@ class ConfigError(UserError):
 class ModelFormatError(UserError):
     """A file that is not a readable .tflite model (missing, truncated, corrupt, wrong kind)."""
 
-    def __init__(self, file: str, problem: str) -> None:
-        self.file, self.problem = file, problem
-        super().__init__(f"{file}: {problem}")
+    def __init__(self, file: str, reason: str) -> None:
+        self.file, self.reason = file, reason
+        super().__init__(f"{file}: {reason}")
 
 
 class UnsupportedOpError(UserError):

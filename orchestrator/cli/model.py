@@ -100,7 +100,7 @@ def _inspect(args: argparse.Namespace) -> int:
                  s.macs, human_bytes(s.output_bytes), f"{human_bytes(s.cut_bytes)} ({s.cut_tensors})",
                  round(s.cut_ratio, 3)]
                 + ([human_bytes(c), round(c / sizes.frame_bytes, 3)] if sizes else [])
-                + [f"{s.shard_units}" if s.shardable else "-", s.problem or s.notes]
+                + [f"{s.shard_units}" if s.shardable else "-", s.why_not_partitionable or s.notes]
                 for s, c in zip(stats, coded or [0] * len(stats))]
         codec = [f"cut in {args.codec}", "/ raw frame"] if sizes else []
         print(format_table(["#", "layer", "ops", "output", "weights", "MACs", "out bytes",

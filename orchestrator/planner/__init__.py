@@ -7,12 +7,12 @@ over periods that proves an IPS bound for every plan). ``_synthetic`` builds dee
 per cut) so the cost model can pick a codec per link within the user's error budget.
 """
 
-from ._codec_facts import CodecFacts, codec_facts, round_trip
+from ._codec_facts import codec_facts, round_trip
 from ._cost import CostModel, Metrics, Solution, Stage, better
 from ._draw import draw_ips, draw_plan, draw_plans
 from ._plan import Plan, PlanSet, StagePlan, make_plan
 from ._planner import ALGORITHMS, plan_model, plan_problem
-from ._problem import DEFAULT_MAX_SHARDS, Problem, Unit, Value, build_problem, crossing
+from ._problem import DEFAULT_MAX_SHARDS, CodecFacts, Problem, Unit, Value, build_problem, crossing
 from ._synthetic import DEEP_DAGS, deep_dag
 
 __all__ = [

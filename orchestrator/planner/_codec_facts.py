@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import numpy as np
 
@@ -25,27 +25,11 @@ from ..profile import Progress
 from ..toolchain.activations import Key, ModelStream
 from ..toolchain.model import Model
 from ..toolchain.zoo import cache_dir
-from ._problem import Problem, crossing
+from ._problem import CodecFacts, Problem, crossing
 
 VERSION = 1          # of the cached figures' meaning
 
 
-@dataclass(frozen=True)
-class CodecFacts:
-    """Measured effect of each codec: per value the encoded/raw byte ratio, per cut the output error."""
-
-    ratios: dict[str, tuple[float, ...]]   # codec -> one ratio per value of the problem
-    errors: dict[str, tuple[float, ...]]   # codec -> one output error per cut 0..m (0: nothing crosses)
-    frames: int                            # camera frames the model ran on
-    results: int                           # results the errors were taken over
-
-    def ratio(self, codec: str, value: int) -> float:
-        """Encoded bytes over raw bytes of ``value`` with ``codec`` (1 for raw or when not measured)."""
-        return self.ratios[codec][value] if codec in self.ratios else 1.0
-
-    def error(self, codec: str, cut: int) -> float:
-        """Output error with the values crossing ``cut`` in ``codec`` (0 for lossless codecs)."""
-        return self.errors[codec][cut] if codec in self.errors else 0.0
 
 
 def value_key(problem: Problem, value: int) -> Key:

@@ -75,7 +75,7 @@ class SegmentCost:
     memory_bytes: float        # peak on one device
     inputs: tuple[int, ...]    # values it receives
     replicable: bool = True    # False when a window inside the stage needs every tag
-    problem: str = ""          # why it is not valid
+    reason: str = ""           # why it is not valid
     codec: str = "raw"         # how its inputs travel (the cut's codec)
 
 
@@ -232,7 +232,7 @@ class CostModel:
         network = memory = energy_busy = 0.0
         for s in stages:
             seg = self.segment(s.first, s.last + 1, s.shards, s.codec)
-            assert seg.valid, seg.problem
+            assert seg.valid, seg.reason
             assert s.replicas == 1 or seg.replicable, "stage cannot be replicated"
             start, via = 0.0, (0.0, 0.0)
             for vi in seg.inputs:

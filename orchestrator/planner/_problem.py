@@ -10,7 +10,6 @@ window edge between blocks makes its consumers keep the last W values.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from worker.cluster import CodecSettings
 from worker.errors import UserError
@@ -20,9 +19,6 @@ from ..profile import LayerTiming, ModelTimings, Profile
 from ..toolchain.analysis import main_op, op_macs, shard_units, why_not_shardable
 from ..toolchain.model import Model
 from ..toolchain.source import SourceBlock
-
-if TYPE_CHECKING:
-    from ._codec_facts import CodecFacts
 
 DEFAULT_MAX_SHARDS = 8
 
@@ -57,6 +53,24 @@ class Value:
     window: int = 1                # consumers keep the last ``window`` values
     rate: float = 1.0
     is_output: bool = False        # a result of the model
+
+
+@dataclass(frozen=True)
+class CodecFacts:
+    """Measured effect of each codec: per value the encoded/raw byte ratio, per cut the output error."""
+
+    ratios: dict[str, tuple[float, ...]]   # codec -> one ratio per value of the problem
+    errors: dict[str, tuple[float, ...]]   # codec -> one output error per cut 0..m (0: nothing crosses)
+    frames: int                            # camera frames the model ran on
+    results: int                           # results the errors were taken over
+
+    def ratio(self, codec: str, value: int) -> float:
+        """Encoded bytes over raw bytes of ``value`` with ``codec`` (1 for raw or when not measured)."""
+        return self.ratios[codec][value] if codec in self.ratios else 1.0
+
+    def error(self, codec: str, cut: int) -> float:
+        """Output error with the values crossing ``cut`` in ``codec`` (0 for lossless codecs)."""
+        return self.errors[codec][cut] if codec in self.errors else 0.0
 
 
 @dataclass(frozen=True)

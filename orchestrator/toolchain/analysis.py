@@ -31,7 +31,7 @@ class LayerStats:
     cut_ratio: float        # cut_bytes / bytes of the block's input
     shardable: bool
     shard_units: int        # output units (fc) or filters (conv) a shard can split
-    problem: str            # why the partitioner cannot handle the layer, or ""
+    why_not_partitionable: str   # why the partitioner cannot place the layer in a task, or ""
     notes: str = ""         # sparse weights, subgraph calls, state: handled, but worth knowing
 
 

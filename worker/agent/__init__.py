@@ -32,11 +32,11 @@ if TYPE_CHECKING:
     from ._recorder import MAX_HALVINGS, FrameSource, Recorder, synthetic_camera
     from ._seats import (
         artifacts_of,
-        assign_problem,
         is_sha256,
         parse_seat_label,
         seat_label,
-        table_problem,
+        why_not_assigned,
+        why_not_seated,
     )
     from ._transport import DataTransport, Dropped
 
@@ -49,7 +49,7 @@ __getattr__ = lazy_attributes(__name__, {
     "_main": ("add_arguments", "build_agent", "main", "open_camera_option", "run"),
     "_peers": ("Peers",),
     "_recorder": ("MAX_HALVINGS", "FrameSource", "Recorder", "synthetic_camera"),
-    "_seats": ("artifacts_of", "assign_problem", "is_sha256", "parse_seat_label", "seat_label", "table_problem"),
+    "_seats": ("artifacts_of", "is_sha256", "parse_seat_label", "seat_label", "why_not_assigned", "why_not_seated"),
     "_transport": ("DataTransport", "Dropped"),
 })
 
@@ -72,7 +72,6 @@ __all__ = [
     "Recorder",
     "add_arguments",
     "artifacts_of",
-    "assign_problem",
     "build_agent",
     "device_properties",
     "is_sha256",
@@ -83,5 +82,6 @@ __all__ = [
     "run",
     "seat_label",
     "synthetic_camera",
-    "table_problem",
+    "why_not_assigned",
+    "why_not_seated",
 ]

@@ -60,7 +60,7 @@ from ._heartbeat import build_heartbeat
 from ._peers import Peers
 from ._recorder import FrameSource, Recorder
 from ._running import COUNTS, FrameHook, Running
-from ._seats import artifacts_of, assign_problem, seat_label
+from ._seats import artifacts_of, seat_label, why_not_assigned
 from ._transport import DataTransport
 
 log = logging.getLogger("mchair.agent")
@@ -311,10 +311,10 @@ class Agent:
             self.drops.record(peer, "stale-epoch", f"Assign of epoch {message.epoch}, already at {newest}")
             return
         table = message.table
-        problem = assign_problem(message, self.name, self.camera_loop is not None)
-        if problem:
-            self.drops.record(peer, "bad-table", problem)
-            self._send(table.master, Ack(epoch=message.epoch, device=self.name, ok=False, detail=problem))
+        reason = why_not_assigned(message, self.name, self.camera_loop is not None)
+        if reason:
+            self.drops.record(peer, "bad-table", reason)
+            self._send(table.master, Ack(epoch=message.epoch, device=self.name, ok=False, detail=reason))
             return
         self._pending_epoch = message.epoch
         if self._assign_task is not None:

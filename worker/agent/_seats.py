@@ -29,7 +29,7 @@ def is_sha256(text: str) -> bool:
     return bool(_SHA256.match(text))
 
 
-def table_problem(table: TaskTable, device: str) -> str:
+def why_not_seated(table: TaskTable, device: str) -> str:
     """Why ``table`` cannot be run by ``device`` ('' when it can): checked before any file or engine is made."""
     if table.fps <= 0:
         return f"fps {table.fps} is not positive"
@@ -77,15 +77,15 @@ def table_problem(table: TaskTable, device: str) -> str:
     return ""
 
 
-def assign_problem(message: Assign, device: str, has_camera: bool) -> str:
+def why_not_assigned(message: Assign, device: str, has_camera: bool) -> str:
     """Why ``device`` (with a camera or not) cannot take ``message`` ('' when it can)."""
     table = message.table
     if table.epoch != message.epoch:
         return f"table of epoch {table.epoch} in an Assign of {message.epoch}"
-    problem = table_problem(table, device)
-    if not problem and not has_camera and any(table.stages[s.stage].recorder for s in table.seats_of(device)):
-        problem = f"{device} has no camera to record {table.stream}"
-    return problem
+    reason = why_not_seated(table, device)
+    if not reason and not has_camera and any(table.stages[s.stage].recorder for s in table.seats_of(device)):
+        reason = f"{device} has no camera to record {table.stream}"
+    return reason
 
 
 def artifacts_of(table: TaskTable, seat: Seat) -> list[str]:
@@ -101,4 +101,4 @@ def artifacts_of(table: TaskTable, seat: Seat) -> list[str]:
     return out
 
 
-__all__ = ["artifacts_of", "assign_problem", "is_sha256", "parse_seat_label", "seat_label", "table_problem"]
+__all__ = ["artifacts_of", "why_not_assigned", "is_sha256", "parse_seat_label", "seat_label", "why_not_seated"]

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.cli import main
+from orchestrator.toolchain.zoo import build_model, find_spec
 
 SECRET = b"0123456789abcdef0123456789abcdef\n"
 
@@ -53,6 +54,12 @@ COMMANDS: dict[str, list[str]] = {
     "agent": ["agent", "--name", "pi1", "--camera", "none", "--no-advertise"],
     "status": ["status"],
 }
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _built_model() -> None:
+    """The master's model built first: its build progress on stderr is not part of the one-line error."""
+    build_model(find_spec(COMMANDS["master"][2]))
 
 
 @pytest.fixture(autouse=True)

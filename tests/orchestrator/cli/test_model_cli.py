@@ -172,7 +172,7 @@ def test_inspect_json_of_a_real_model(mchair: Run,
     for layer in block["layers"]:
         assert isinstance(layer["macs"], int) and layer["macs"] >= 0
         assert isinstance(layer["cut_bytes"], int) and layer["cut_bytes"] >= 0
-        assert layer["problem"] == ""
+        assert layer["why_not_partitionable"] == ""
     assert sum(layer["macs"] for layer in block["layers"]) > 10_000_000
     # Inside a residual block a cut carries both branches.
     assert max(layer["cut_tensors"] for layer in block["layers"]) >= 2

@@ -205,7 +205,7 @@ def test_a_unit_bigger_than_memory_is_invalid_unless_split() -> None:
     cost = CostModel(_problem(units, values))
     alone = cost.segment(1, 2, 1)                    # 10 + 95 + 0.001 MB
     assert not alone.valid
-    assert "alone needs more than the memory" in alone.problem
+    assert "alone needs more than the memory" in alone.reason
     split = cost.segment(1, 2, 2)                    # 10 + 47.5 + 0.0005 MB
     assert split.valid and split.reload_run_s == 0.0
     assert split.memory_bytes == pytest.approx(57.5 * MB + 500)
@@ -225,7 +225,7 @@ def test_a_split_stage_repeats_only_weightless_units() -> None:
     assert pool_fc.run_s == pytest.approx(0.265)
     assert cost.in_bytes(pool_fc, 1, 2) == 2 * 1000
     heavy = cost.segment(1, 4, 2)
-    assert not heavy.valid and "weightless" in heavy.problem
+    assert not heavy.valid and "weightless" in heavy.reason
     assert cost.segment(1, 4, 1).valid               # unsplit, the same units are fine
 
 
@@ -238,7 +238,7 @@ def test_a_split_stage_passes_on_only_its_last_output() -> None:
               Value("d", 3, (), 100, is_output=True)]
     cost = CostModel(_problem(units, values))
     seg = cost.segment(1, 3, 2)
-    assert not seg.valid and "last unit's output" in seg.problem
+    assert not seg.valid and "last unit's output" in seg.reason
     assert cost.segment(2, 3, 2).valid
     assert cost.segment(1, 3, 1).valid
 
@@ -253,7 +253,7 @@ def test_the_recorder_runs_no_layers_unless_alone() -> None:
     assert cost.segment(0, 1, 1).valid                # the camera alone
     assert cost.segment(0, 2, 1).valid                # camera and the built-in step
     seg = cost.segment(0, 3, 1)                       # camera, step and a, with b elsewhere
-    assert not seg.valid and "recorder" in seg.problem
+    assert not seg.valid and "recorder" in seg.reason
     assert cost.segment(0, 4, 1).valid                # everything on one device
     # The step may also run on the next device, with the layers.
     m = cost.evaluate((Stage(0, 0), Stage(1, 3)))

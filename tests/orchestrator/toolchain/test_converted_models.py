@@ -31,7 +31,7 @@ def test_partitions_chain_exactly(model: str, stages: int, tmp_path: Path) -> No
     graph = blocks[0].graph
     assert graph is not None
     stats = layer_stats(graph)
-    assert stats and not [s.problem for s in stats if s.problem]
+    assert stats and not [s.why_not_partitionable for s in stats if s.why_not_partitionable]
     cuts = balanced_cuts(graph, stages)
     manifest = partition(blocks, model, tmp_path, {blocks[0].name: cuts}, {}, progress=False)
     assert len(manifest.tasks) == len(cuts) + 1 > 1
