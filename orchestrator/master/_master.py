@@ -51,7 +51,7 @@ from ._layouts import Layouts
 from ._metrics import MetricsServer
 from ._results import Inference, Results
 from ._round import Moves, after_acks, play_round
-from ._state import ClusterState, Event
+from ._state import ClusterState, Event, epoch_base
 from ._status import cluster_status
 from ._streams import EpochRun, Reassignment, Stream
 
@@ -70,7 +70,7 @@ class Master:
         self.model = model if isinstance(model, Model) else open_model(model)   # loaded once, kept
         self.secret = cluster.secret()
         self.peer = Peer("master", cluster.master.host, cluster.master.port)
-        self.state = ClusterState()
+        self.state = ClusterState(epoch=epoch_base())
         self.layouts = Layouts(cluster, self.model, profile, work_dir, algorithm, fps, plans)
         self.rejects = Rejects()
         self.on_result = on_result
