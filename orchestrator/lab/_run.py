@@ -24,8 +24,8 @@ def with_master(lab: Lab, model: str, profile: Profile,
                 **options: Any) -> T:
     """Start a master for ``model`` in the lab's master namespace, wait for every device (zeroconf
     across the bridge, or the static list), run ``scenario(master, devices)``, stop the master (asked to
-    send Shutdown, it ends the agents, waited for here: ``lab.respawn()`` starts them again); what the scenario
-    returned."""
+    send Shutdown, it ends the agents, waited for here: ``lab.respawn()`` starts them again); what
+    the scenario returned."""
     # Imported here: the link relays (python -m orchestrator.lab._relay) load this package and must
     # not pay 2.7 s and 120 MB for the master each.
     from ..master import Master
