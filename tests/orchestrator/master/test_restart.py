@@ -11,7 +11,7 @@ from orchestrator.cli.status import async_fetch_status
 from orchestrator.master import LocalCluster, Master
 from orchestrator.toolchain.zoo import build_model, find_spec
 from worker.agent import SHUTDOWN_EXIT
-from worker.cluster import ClusterConfig
+from worker.cluster import ClusterConfig, load_cluster
 from worker.errors import UserError
 
 from ._live import MODEL, NO_DETECTOR, PROFILE, RESULTS, check_stream, running, until
@@ -20,7 +20,7 @@ from .test_status import free_port, mchair
 FIRST_RESULT_S = 5.0   # issue 16: a running stream delivers again within 5 s of the new master's start
 
 
-def test_agents_outlive_a_stopped_master_until_fleet_shutdown(tmp_path: Path) -> None:
+def test_agents_outlive_a_stopped_master_serve_the_next_until_fleet_shutdown(tmp_path: Path) -> None:
     build_model(find_spec(MODEL))
 
     async def scenario() -> None:
@@ -34,6 +34,17 @@ def test_agents_outlive_a_stopped_master_until_fleet_shutdown(tmp_path: Path) ->
         await asyncio.sleep(1.0)
         assert {n: p.returncode for n, p in local.processes.items()} == dict.fromkeys(local.names), \
             "every agent still runs after its master stopped"
+        # The next master (cluster.yaml's address) finds them and seats them: results again.
+        second = Master(load_cluster(local.config_path), MODEL, PROFILE, local.work_dir, only=local.names)
+        await second.async_start()
+        try:
+            second.motion(local.recorder, True, why="--record")
+            await until("the second master's results", running(second, local.recorder))
+            await asyncio.sleep(1.5)   # a heartbeat more: the recorder's frame numbers of the last tags
+        finally:
+            await second.async_stop("test: second master stopping")
+        check_stream(second, local, local.recorder)
+        assert min(r.epoch for r in second.reassignments) > max(r.epoch for r in master.reassignments)
         code, out, err = await mchair("fleet", "shutdown", "--cluster", str(local.config_path), "--wait", "2")
         assert code == 0, err
         assert sorted(line.split()[0] for line in out.splitlines() if line.endswith(": shutdown sent")) == local.names
