@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from worker.agent import SHUTDOWN_EXIT
 from worker.camera import SyntheticCamera, preprocess
 from worker.errors import UserError
 from worker.executor import BACKENDS
@@ -80,7 +81,7 @@ async def _run_cluster(args: argparse.Namespace) -> int:
     print("\n" + format_streams(master))
     print("\ntensors on the network (codecs: " + ", ".join(codecs.choose)
           + f"; output error budget {codecs.error_budget:g})\n" + format_links(master, report.seconds))
-    print(f"\nagents exited with {codes}")
+    print(f"\nagents exited with {codes} ({SHUTDOWN_EXIT}: stopped by the demo's Shutdown)")
     if verdict.ok:
         within = f" within the error budget {codecs.error_budget:g}" if codecs.error_budget else ""
         print(f"all {verdict.checked} results checked equal the single-process reference tag by tag{within} "

@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                         "crash of the lab)")
     _add_name(down)
     down.set_defaults(run=_down)
-    restart = lsub.add_parser("restart", help="start again the agents that are gone (a master's Shutdown ends them)")
+    restart = lsub.add_parser("restart", help="start again the agents that are gone (a lab run's master ends them)")
     _add_name(restart)
     restart.add_argument("--log-level", default="INFO", help="the agents' log level (default INFO)")
     restart.set_defaults(run=_restart)

@@ -30,7 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      "stream takes devices: MODEL planned with the profile for the devices it "
                      "gets, bound so that as few as possible load new weights. Devices joining, "
                      "leaving, missing heartbeats or slowed down re-seat the streams. Reports per "
-                     "stream until --seconds pass or Ctrl-C.")
+                     "stream until --seconds pass or Ctrl-C. The agents outlive the master (the next "
+                     "master finds them with their caches and models) unless --shutdown-agents; "
+                     "`mchair fleet shutdown` stops them later.")
     p.add_argument("--cluster", type=Path, required=True, metavar="cluster.yaml", help="the cluster config")
     p.add_argument("--model", required=True, metavar="MODEL", help="built-in model name, spec .yaml or .tflite")
     p.add_argument("--profile", default="rpi3", metavar="P", help="profile of the devices (default rpi3)")
@@ -40,6 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--record", action="append", default=[], metavar="CAMERA",
                    help="start CAMERA's stream at once, as if it saw motion (repeatable)")
     p.add_argument("--seconds", type=float, default=math.inf, metavar="S", help="stop after S seconds")
+    p.add_argument("--shutdown-agents", action="store_true",
+                   help="when the master stops, send every agent a Shutdown (default: they keep running)")
     p.add_argument("--fps", type=float, metavar="F", help="camera rate (default: the model's)")
     p.add_argument("--algorithm", choices=tuple(ALGORITHMS), default="optimal", help="planner (default optimal)")
     p.add_argument("--work-dir", type=Path, default=Path("build/master"), metavar="DIR",
@@ -76,7 +80,7 @@ async def _serve(args: argparse.Namespace, master: Master) -> None:
                             f"(discovery: {master.cluster.discovery})")
         await _play(args, master, devices)
     finally:
-        await master.async_stop()
+        await master.async_stop(shutdown_agents=args.shutdown_agents)
 
 
 async def _play(args: argparse.Namespace, master: Master, devices: list[Device]) -> None:

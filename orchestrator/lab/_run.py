@@ -23,9 +23,9 @@ def with_master(lab: Lab, model: str, profile: Profile,
                 scenario: Callable[[Master, list[Device]], Awaitable[T]], discovery: str = "zeroconf",
                 **options: Any) -> T:
     """Start a master for ``model`` in the lab's master namespace, wait for every device (zeroconf
-    across the bridge, or the static list), run ``scenario(master, devices)``, stop the master (its
-    Shutdown ends the agents, waited for here: ``lab.respawn()`` starts them again); what the scenario
-    returned."""
+    across the bridge, or the static list), run ``scenario(master, devices)``, stop the master (asked to
+    send Shutdown, it ends the agents, waited for here: ``lab.respawn()`` starts them again); what
+    the scenario returned."""
     # Imported here: the link relays (python -m orchestrator.lab._relay) load this package and must
     # not pay 2.7 s and 120 MB for the master each.
     from ..master import Master
@@ -46,7 +46,7 @@ def with_master(lab: Lab, model: str, profile: Profile,
                                 f"{state.work_dir}/logs)")
             return await scenario(master, devices)
         finally:
-            await master.async_stop("lab run over")
+            await master.async_stop("lab run over", shutdown_agents=True)
 
     try:
         return net.run_in(state.master_ns, main)

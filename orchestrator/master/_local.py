@@ -113,8 +113,8 @@ class LocalCluster:
         return await async_find_devices(config, self.count, timeout, only=set(self.names))
 
     async def async_stop(self, timeout: float = 10.0) -> list[int]:
-        """Wait for the agents to exit (the master sends Shutdown), then end the stragglers; exit codes
-        in name order (a killed agent's is -9)."""
+        """Wait for the agents to exit (after a Shutdown: ``async_stop_with``), then end the stragglers;
+        exit codes in name order (a killed agent's is -9)."""
         codes = []
         for name in self.names:
             process = self.processes[name]
@@ -141,8 +141,9 @@ class LocalCluster:
         return master, devices
 
     async def async_stop_with(self, master: Master, reason: str) -> list[int]:
-        """Stop the master (it sends the agents Shutdown), then the agents; their exit codes."""
-        await master.async_stop(reason)
+        """Stop the master, asking it to send the agents Shutdown (they outlive a master otherwise),
+        then the agents; their exit codes."""
+        await master.async_stop(reason, shutdown_agents=True)
         return await self.async_stop()
 
     def log_tail(self, lines: int = 5) -> str:

@@ -51,7 +51,7 @@ from ._layouts import Layouts
 from ._metrics import MetricsServer
 from ._results import Inference, Results
 from ._round import Moves, after_acks, play_round
-from ._state import ClusterState, Event
+from ._state import ClusterState, Event, epoch_base
 from ._status import cluster_status
 from ._streams import EpochRun, Reassignment, Stream
 
@@ -70,7 +70,7 @@ class Master:
         self.model = model if isinstance(model, Model) else open_model(model)   # loaded once, kept
         self.secret = cluster.secret()
         self.peer = Peer("master", cluster.master.host, cluster.master.port)
-        self.state = ClusterState()
+        self.state = ClusterState(epoch=epoch_base())
         self.layouts = Layouts(cluster, self.model, profile, work_dir, algorithm, fps, plans)
         self.rejects = Rejects()
         self.on_result = on_result
@@ -138,16 +138,18 @@ class Master:
         self._game_task = asyncio.get_running_loop().create_task(self._async_games(), name="games")
         return self.peer
 
-    async def async_stop(self, reason: str = "master stopping") -> None:
-        """Tell every known agent to stop, and close."""
+    async def async_stop(self, reason: str = "master stopping", shutdown_agents: bool = False) -> None:
+        """Close; with ``shutdown_agents`` also tell every known agent to stop. Without it the agents
+        outlive the master: they keep their caches and models and join the next master."""
         if self._game_task is not None:
             self._game_task.cancel()
             await asyncio.gather(self._game_task, return_exceptions=True)
         await self.fleet.async_stop()
         if self.metrics is not None:
             await self.metrics.async_stop()
-        for member in self.fleet.members.values():
-            self._peers.send(member.device.peer, Shutdown(reason=reason))
+        if shutdown_agents:
+            for member in self.fleet.members.values():
+                self._peers.send(member.device.peer, Shutdown(reason=reason))
         await self._peers.async_flush()
         await self._peers.async_close()
         if self._server is not None:

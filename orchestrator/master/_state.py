@@ -7,6 +7,7 @@ only read it.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from worker.wire import Heartbeat, Result
@@ -14,6 +15,12 @@ from worker.wire import Heartbeat, Result
 from ._fleet import Member
 from ._results import Inference
 from ._streams import EpochRun, Reassignment, Stream
+
+
+def epoch_base() -> int:
+    """Where a master starts counting epochs: microseconds since the Unix epoch, so that a master
+    started later starts above every epoch an earlier one reached (one epoch per microsecond)."""
+    return time.time_ns() // 1000
 
 
 @dataclass(frozen=True)
@@ -40,7 +47,10 @@ class ClusterState:
     heartbeats: dict[str, Heartbeat] = field(default_factory=dict)    # the last one of each device
     streams: dict[str, Stream] = field(default_factory=dict)          # by camera
     reassignments: list[Reassignment] = field(default_factory=list)
-    epoch: int = 0                     # the newest epoch (one counter for every stream)
+    # The newest epoch (one counter for every stream). Unique across masters: a master starts it at
+    # its start time (``epoch_base``) and raises it to any epoch an agent reports, so its Assigns are
+    # never stale to an agent that ran under an older master, and an older master's are.
+    epoch: int = 0
     # (device, peer, codec) -> bytes so far
     link_bytes: dict[tuple[str, str, str], LinkBytes] = field(default_factory=dict)
     # Contention scales of the devices that are not normal (1.0: normal), as of the last look.
@@ -69,6 +79,7 @@ class ClusterState:
         """Keep a device's heartbeat: its link bytes add up, a recorder's frame numbers go to its
         epoch; the stream's current epoch if the heartbeat is of it (else None)."""
         self.heartbeats[message.device] = message
+        self.epoch = max(self.epoch, message.epoch)   # an agent may come from an older master
         for link in message.links:
             total = self.link_bytes.setdefault((message.device, link.peer, link.codec), LinkBytes())
             total.sent += link.bytes
@@ -95,4 +106,4 @@ class ClusterState:
         return sum(h.drops for h in self.heartbeats.values())
 
 
-__all__ = ["ClusterState", "Event", "LinkBytes"]
+__all__ = ["ClusterState", "Event", "LinkBytes", "epoch_base"]

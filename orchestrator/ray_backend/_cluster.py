@@ -156,8 +156,8 @@ class RayCluster(LocalCluster):
         return dict(zip(names, got))
 
     async def async_stop(self, timeout: float = 10.0) -> list[int]:
-        """Wait for the agents to stop (the master sends Shutdown), then kill the actors; per device
-        in name order 0 (stopped on Shutdown) or -9 (killed)."""
+        """Wait for the agents to stop (after a Shutdown: ``async_stop_with``), then kill the actors;
+        per device in name order 0 (stopped on Shutdown) or -9 (killed)."""
         ray = import_ray()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

@@ -13,6 +13,7 @@ Public API::
     DataTransport / Dropped                        (TensorBatches by another way than TCP: Agent(data_transport=))
     seat_label(seat) / parse_seat_label(label)                         ("device:stage.replica.shard")
     main(argv) / add_arguments(parser) / run(args)                     (python -m worker.agent)
+    SHUTDOWN_EXIT                                  (its exit status after a Shutdown: systemd does not restart it)
 """
 
 # Imported on first use, not here: `python -m worker.agent --help` must not pay for numpy, zeroconf and LiteRT
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
         why_not_assigned,
         why_not_seated,
     )
+    from ._systemd import SHUTDOWN_EXIT
     from ._transport import DataTransport, Dropped
 
 __getattr__ = lazy_attributes(__name__, {
@@ -50,6 +52,7 @@ __getattr__ = lazy_attributes(__name__, {
     "_peers": ("Peers",),
     "_recorder": ("MAX_HALVINGS", "FrameSource", "Recorder", "synthetic_camera"),
     "_seats": ("artifacts_of", "is_sha256", "parse_seat_label", "seat_label", "why_not_assigned", "why_not_seated"),
+    "_systemd": ("SHUTDOWN_EXIT",),
     "_transport": ("DataTransport", "Dropped"),
 })
 
@@ -58,6 +61,7 @@ __all__ = [
     "MAX_ARTIFACT_BYTES",
     "MAX_HALVINGS",
     "SERVICE",
+    "SHUTDOWN_EXIT",
     "Advertiser",
     "Agent",
     "AgentCounters",

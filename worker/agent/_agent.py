@@ -104,6 +104,7 @@ class Agent:
                                    cap_bytes=int(self.settings.cache_mb * 2**20), link_dir=self.settings.link_dir)
         self.rejects = Rejects(log)
         self.drops = Drops(log)
+        self.shutdown_reason: str | None = None   # set by a Shutdown (``mchair fleet shutdown``)
         self.epoch = 0   # the newest the master announced (an Assign run, or a Release): older Assigns are stale
         self.camera_loop: CameraLoop | None = None
         self._secret, self._port, self._data = secret, port, data
@@ -283,6 +284,7 @@ class Agent:
             self._on_release(message, peer)
         elif isinstance(message, Shutdown):
             log.info("agent %s: shutdown asked by %s: %s", self.name, peer, message.reason)
+            self.shutdown_reason = message.reason
             if self._done is not None:
                 self._done.set()
         else:

@@ -1,5 +1,7 @@
 """``python -m worker.agent`` (and ``mchair agent``): run one agent until SIGINT, SIGTERM or a Shutdown, or
-print the systemd unit that runs it (``--print-systemd``)."""
+print the systemd unit that runs it (``--print-systemd``). A master that stops or dies does not stop
+it: it keeps its cache, models and camera and joins the next master. After a Shutdown it exits with
+``SHUTDOWN_EXIT``, which its systemd unit does not restart."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from worker.errors import UserError
 
-from ._systemd import UNIT_FILE, systemd_unit
+from ._systemd import SHUTDOWN_EXIT, UNIT_FILE, systemd_unit
 
 # The agent, the camera and the cluster config are imported when the agent starts, not to print --help.
 if TYPE_CHECKING:
@@ -99,7 +101,8 @@ def print_systemd(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the agent the options describe until it is stopped; UserError for bad options or config."""
+    """Run the agent the options describe until it is stopped; its exit status (0, or ``SHUTDOWN_EXIT``
+    after a Shutdown); UserError for bad options or config."""
     if getattr(args, "print_systemd", False):
         return print_systemd(args)
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
@@ -111,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         close = getattr(agent.camera, "close", None)   # CameraSource has close(); a bare FrameSource may not
         if callable(close):
             close()
-    return 0
+    return SHUTDOWN_EXIT if agent.shutdown_reason is not None else 0
 
 
 async def _async_serve(agent: Agent) -> None:

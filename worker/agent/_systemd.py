@@ -17,6 +17,9 @@ from pathlib import Path
 from worker.errors import UserError
 
 UNIT_FILE = "/etc/systemd/system/mchair-agent.service"
+# The agent's exit status after a Shutdown (``mchair fleet shutdown``): the unit restarts it after
+# anything else (a crash, a clean exit, a lost master), but not after it was asked to stop.
+SHUTDOWN_EXIT = 3
 # Words made only of these need no quotes in ExecStart= ('%' and '$' are doubled whether quoted or not).
 _PLAIN = re.compile(r"[A-Za-z0-9_@%$+=:,./-]+")
 # Camera specs that name a path: made absolute, since the service runs in the cluster file's directory.
@@ -96,8 +99,10 @@ def systemd_unit(name: str, cluster: str | os.PathLike[str], *, log_level: str =
         "ExecStart=" + " ".join(systemd_quote(word) for word in argv),
         f"WorkingDirectory={_setting(os.path.dirname(cluster_path), '--cluster')}",
         f"User={_setting(user or getpass.getuser(), 'user')}",
-        "Restart=on-failure",
+        # Always: an agent outlives masters and must come back from anything but a Shutdown.
+        "Restart=always",
         "RestartSec=2",
+        f"RestartPreventExitStatus={SHUTDOWN_EXIT}",
         # Log lines reach the journal as they are written, not when a buffer fills.
         "Environment=PYTHONUNBUFFERED=1",
         "",
@@ -107,4 +112,4 @@ def systemd_unit(name: str, cluster: str | os.PathLike[str], *, log_level: str =
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["UNIT_FILE", "absolute_camera", "systemd_quote", "systemd_unit"]
+__all__ = ["SHUTDOWN_EXIT", "UNIT_FILE", "absolute_camera", "systemd_quote", "systemd_unit"]

@@ -53,6 +53,7 @@ COMMANDS: dict[str, list[str]] = {
     "master": ["master", "--model", "alexnet-tiny", "--wait", "0", "--seconds", "0"],
     "agent": ["agent", "--name", "pi1", "--camera", "none", "--no-advertise"],
     "status": ["status"],
+    "fleet": ["fleet", "shutdown", "--wait", "0.1"],
 }
 
 
@@ -95,7 +96,7 @@ def test_a_malformed_cluster_file_is_one_line(tmp_path: Path, capsys: pytest.Cap
                                               content: bytes, words: tuple[str, ...]) -> None:
     path = _cluster(tmp_path, content)
     argv = COMMANDS[command]
-    _one_line(capsys, main([*argv[:1], "--cluster", str(path), *argv[1:]]), str(path), *words)
+    _one_line(capsys, main([*argv, "--cluster", str(path)]), str(path), *words)
 
 
 def _held_port() -> socket.socket:

@@ -12,6 +12,7 @@ import pytest
 from orchestrator.master import LocalCluster, Master, verify
 from orchestrator.profile import OpModel, Profile, find_profile
 from orchestrator.toolchain.zoo import build_model, find_spec
+from worker.agent import SHUTDOWN_EXIT
 from worker.wire import TaskTable
 
 RESULTS = 20          # results to wait for
@@ -83,4 +84,4 @@ def test_local_cluster_equals_the_reference(devices: int, model: str, profile: s
     assert results.duplicates == 0 and master.rejects.count() == 0
     verdict = verify(find_spec(model), 3, master.frames, results.inferences)
     assert verdict.ok and verdict.checked >= RESULTS - 2, verdict
-    assert codes == [0] * devices, "every agent stopped cleanly on Shutdown"
+    assert codes == [SHUTDOWN_EXIT] * devices, "every agent stopped cleanly on Shutdown"

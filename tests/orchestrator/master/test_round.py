@@ -4,6 +4,7 @@ and tables of a small model; nothing is sent)."""
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import pytest
 
@@ -11,7 +12,7 @@ from orchestrator.master._discovery import Device
 from orchestrator.master._fleet import Member
 from orchestrator.master._layouts import Layouts, table_artifacts
 from orchestrator.master._round import Moves, after_acks, play_round
-from orchestrator.master._state import ClusterState, Event
+from orchestrator.master._state import ClusterState, Event, epoch_base
 from orchestrator.master._streams import Stream
 from orchestrator.toolchain.model import open_model
 from worker.cluster import ClusterConfig
@@ -137,3 +138,24 @@ def test_heartbeats_and_results_update_the_state(layouts: Layouts) -> None:
     assert state.add_heartbeat(dataclasses.replace(beat, epoch=99)) is None
     late = Result(epoch=99, stream="pi0", tag=0, tensors=(), compute_ms=1.0, transfer_ms=0.0, queue_ms=0.0)
     assert state.add_result(late) == []
+
+
+def test_a_new_master_assigns_above_every_epoch_an_agent_reports(layouts: Layouts) -> None:
+    # pi1 ran under an older master up to epoch 7_000: a round of this master must start above it,
+    # or the agent refuses the Assign as stale.
+    state = cluster_state("pi0", "pi1")
+    state.add_heartbeat(Heartbeat(device="pi1", epoch=7_000, time_ns=0, queue_fill=0.0, ips=0.0, drops=0))
+    moves = play_round(state, motion(state, "pi0"), CONFIG.game, layouts, MASTER)
+    [(_, run)] = moves.starts
+    assert run.epoch == run.table.epoch == 7_001 and moves.epoch == 7_001
+    # An agent of an older epoch does not lower the counter.
+    apply(state, moves)
+    state.add_heartbeat(Heartbeat(device="pi0", epoch=3, time_ns=0, queue_fill=0.0, ips=0.0, drops=0))
+    assert state.epoch == 7_001
+
+
+def test_a_master_started_later_counts_epochs_from_higher() -> None:
+    # One epoch per microsecond: a master started 2 ms after another that played 1000 rounds starts above it.
+    first = epoch_base()
+    time.sleep(0.002)
+    assert epoch_base() >= first + 2000 and first > 1_700_000_000 * 10**6, "microseconds since 1970"

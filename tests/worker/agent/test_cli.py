@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from worker.agent import add_arguments, build_agent, main
+from worker.agent._systemd import SHUTDOWN_EXIT
 from worker.camera import ScriptedCamera
 from worker.wire import Connection, Shutdown
 
@@ -104,7 +105,7 @@ def test_a_running_agent_stops_on_shutdown_and_on_sigterm(tmp_path: Path) -> Non
         await conn.async_close()
 
     run_async(shutdown(), timeout=10)
-    assert proc.wait(timeout=10) == 0
+    assert proc.wait(timeout=10) == SHUTDOWN_EXIT, "the exit status its systemd unit does not restart"
     assert "shutdown asked" in (proc.stderr.read() if proc.stderr else "")
 
     proc, _ = _start(tmp_path, "-m", "orchestrator.cli", "agent")
@@ -145,7 +146,7 @@ def test_a_flood_of_connections_leaves_a_real_agent_serving(tmp_path: Path) -> N
         await conn.async_close()
 
     run_async(flood_then_shutdown(), timeout=20)
-    assert proc.wait(timeout=10) == 0
+    assert proc.wait(timeout=10) == SHUTDOWN_EXIT
     log = proc.stderr.read()
     assert sum("too-many" in line for line in log.splitlines()) == 1, log
     assert "Traceback" not in log and "shutdown asked" in log, log

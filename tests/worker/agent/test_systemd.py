@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from worker.agent._main import main
-from worker.agent._systemd import systemd_quote, systemd_unit
+from worker.agent._systemd import SHUTDOWN_EXIT, systemd_quote, systemd_unit
 
 from ._harness import SECRET, one_line
 
@@ -54,7 +54,8 @@ def test_the_unit_has_absolute_paths_and_the_options_given(tmp_path: Path, capsy
     assert s["WorkingDirectory"] == str(tmp_path / "etc")
     assert s["Description"] == "musical-chair agent pi1"
     assert s["After"] == s["Wants"] == "network-online.target"
-    assert (s["Type"], s["Restart"], s["RestartSec"]) == ("simple", "on-failure", "2")
+    assert (s["Type"], s["Restart"], s["RestartSec"]) == ("simple", "always", "2")
+    assert s["RestartPreventExitStatus"] == str(SHUTDOWN_EXIT), "a Shutdown is the one exit not restarted"
     assert s["Environment"] == "PYTHONUNBUFFERED=1" and s["WantedBy"] == "multi-user.target"
     assert s["User"]
 
