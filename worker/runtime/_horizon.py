@@ -33,15 +33,18 @@ class Horizon:
 
     def admit(self, tag: int) -> bool:
         """True if ``tag`` can be held (the window moves to it if it is the newest); False: refused, counted."""
-        now = self.clock()
         if tag > self.newest + self.ahead:
-            if now - self._moved_at < self.quiet_s:
+            if self.clock() - self._moved_at < self.quiet_s:
                 self.refused += 1
                 return False
             self.newest = tag - 1   # nothing moved the window for a while: start again from this tag
-        if tag > self.newest:
-            self.newest, self._moved_at = tag, now
+        self.take(tag)
         return True
+
+    def take(self, tag: int) -> None:
+        """A tag from a trusted source (this device's own values): the window moves to it if it is the newest."""
+        if tag > self.newest:
+            self.newest, self._moved_at = tag, self.clock()
 
 
 __all__ = ["QUIET_S", "Horizon"]
