@@ -17,7 +17,7 @@ from ._streams import EpochRun
 
 # Why the master refused a result; stable names, for counters and logs.
 REFUSE_REASONS = (
-    "unknown-epoch",   # no current or settling epoch of that stream has this number
+    "unknown-epoch",   # the master never assigned that stream this epoch (one that is over: counted late)
     "far-tag",         # further ahead than the epoch can hold (its results window past the recorder)
     "old-tag",         # before the window: the epoch released or skipped it long ago
     "bad-shard",       # a shard index the sink stage does not have
@@ -53,7 +53,7 @@ def why_refused(run: EpochRun | None, result: Result, specs: Mapping[str, Output
     ``specs`` empty: shapes are not checked (a caller without the model)."""
     if run is None:
         return Refusal("unknown-epoch", f"Result of stream {result.stream[:80]!r} epoch {result.epoch}: "
-                       "no current or settling epoch")
+                       "not an epoch this master assigned to that stream")
     results, tag = run.results, result.tag
     released = results.next_tag if results.next_tag is not None else run.table.first_complete_tag(
         run.table.sink.index)

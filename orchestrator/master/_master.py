@@ -44,10 +44,10 @@ from worker.wire import (
 from ..planner import PlanSet
 from ..profile import Profile
 from ..toolchain.model import Model, open_model
+from ._admit import output_specs
 from ._contention import Contention
 from ._discovery import Device
 from ._fleet import Fleet
-from ._admit import output_specs
 from ._layouts import Layouts
 from ._metrics import MetricsServer
 from ._results import Inference, Results

@@ -98,7 +98,7 @@ class Results:
             assert self._next is not None
             released.append(self._complete.pop(self._next))
             self._next += 1
-        if released:   # a shard of a tag now behind can never be released
+        if released and self._next is not None:   # a shard of a tag now behind can never be released
             for old in [t for t in self._pieces if t < self._next]:
                 del self._pieces[old]
         self.inferences += released
