@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from worker.agent import Drops
 from worker.wire import Heartbeat, Result
 
-from ._admit import OutputSpec, why_refused
+from ._admit import OutputSpec, Refusal, why_refused
 from ._fleet import Member
 from ._results import Inference
 from ._streams import EpochRun, Reassignment, Stream
@@ -96,13 +96,16 @@ class ClusterState:
         stream = self.streams.get(message.stream)
         run = next((r for r in stream.runs if r.epoch == message.epoch), None) if stream else None
         refusal = why_refused(run, message, self.output_specs)
-        if refusal is not None:
-            self.result_drops.record(peer or "?", refusal.reason, refusal.detail)
-            if stream is not None:
-                self.refused[stream.camera] = self.refused.get(stream.camera, 0) + 1
-            return []
-        assert stream is not None and run is not None
-        return stream.add(run.epoch, run.results.add(message))
+        if refusal is None:
+            assert stream is not None and run is not None
+            try:
+                return stream.add(run.epoch, run.results.add(message))
+            except ValueError as exc:   # shards that cannot be decoded or joined: that tag is lost
+                refusal = Refusal("bad-shape", str(exc))
+        self.result_drops.record(peer or "?", refusal.reason, refusal.detail)
+        if stream is not None:
+            self.refused[stream.camera] = self.refused.get(stream.camera, 0) + 1
+        return []
 
     def drops(self) -> int:
         """Frames the agents report dropped, by their last heartbeats."""

@@ -92,3 +92,13 @@ def test_shards_are_checked_and_pieces_that_never_complete_are_forgotten() -> No
     assert results.held <= 16
     assert released(cluster, result(39, shard=1, value=half)) == [39]
     assert results.held == 0, "pieces of tags behind the released one are dropped"
+
+
+def test_shards_that_cannot_be_joined_lose_their_tag_only() -> None:
+    cluster = state(shards=2)
+    cluster.output_specs.clear()   # shapes not checked: the join itself fails
+    assert released(cluster, result(0, shard=0, value=np.zeros((1, 2), np.float32))) == []
+    assert released(cluster, result(0, shard=1, value=np.zeros((3, 2), np.float32))) == []
+    assert cluster.result_drops.count("bad-shape") == 1
+    half = np.zeros((1, 2), np.float32)
+    assert released(cluster, result(1, shard=0, value=half), result(1, shard=1, value=half)) == [1]
