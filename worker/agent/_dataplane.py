@@ -71,6 +71,7 @@ class _Done:
     error: Exception | None = None
     encoded: dict[tuple[str, int], Tensor] = field(default_factory=dict)   # (name, tag) -> for remote seats
     failed: int = 0        # tags that failed in the push (``error`` is the first one's)
+    refused: int = 0       # values the engine refused: their tag further ahead than it can hold
 
 
 @dataclass
@@ -232,7 +233,8 @@ class DataPlane:
     def _compute(self, work: _Work) -> _Done:
         """In the compute thread: push the values, time it (and slow it down when throttled)."""
         engine = self._engines[work.seat]
-        runs, tags_run, start, outputs = engine.runs, engine.tags_run, time.perf_counter(), []
+        runs, tags_run, refused = engine.runs, engine.tags_run, engine.refused
+        start, outputs = time.perf_counter(), []
         error: Exception | None = None
         try:
             for name, value, piece in work.values:
@@ -251,7 +253,7 @@ class DataPlane:
         encoded = {(o.name, o.tag): self._encode(o.name, o.value, o.route.codec) for o in outputs
                    if o.route is not None and any(d.device != self.device for d in o.destinations)}
         return _Done(outputs, engine.waiting(), seconds, engine.tags_run - tags_run, error, encoded,
-                     max(len(failures), error is not None))
+                     max(len(failures), error is not None), engine.refused - refused)
 
     def _encode(self, name: str, value: np.ndarray, codec: str) -> Tensor:
         """``value`` in the route's codec; raw when a lossy codec refuses it (NaN, infinities): exact beats lost."""
@@ -268,6 +270,8 @@ class DataPlane:
         seat = work.seat
         self.computed += 1
         self._waiting[seat] = done.waiting
+        for _ in range(done.refused):   # the inbox let it in, the engine could not hold it (after a gap)
+            self._drops.record(self.device, "far-tag", f"seat {seat_label(seat)} refused tag {work.tag}")
         if done.error is not None:
             self.compute_errors += done.failed
             key = (seat.stage, type(done.error).__name__)
