@@ -89,7 +89,8 @@ async def _run_cluster(args: argparse.Namespace) -> int:
               f"checked: their frame numbers had not been reported)")
         return 0
     print(f"MISMATCH: {verdict.equal} of {verdict.checked} results equal the reference; first bad tag "
-          f"{verdict.first_bad_tag}, largest relative difference {verdict.worst:.1e}")
+          f"{verdict.first_bad_tag}, largest relative difference {verdict.worst:.1e}"
+          + (f"; {verdict.misshapen} not of the reference's shape" if verdict.misshapen else ""))
     return 1
 
 

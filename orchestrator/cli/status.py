@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # rich is imported only where a terminal shows it
 DEVICE_HEADERS = ("device", "alive", "stream", "seats", "epoch", "queue", "IPS", "stage ms (plan)", "slowdown",
                   "drops", "RSS MB", "heard s ago")
 STREAM_HEADERS = ("stream", "motion", "epoch", "devices", "results", "IPS", "t_forward p50 / p95 ms", "lost",
-                  "duplicates", "error (budget)", "layout")
+                  "duplicates", "refused", "error (budget)", "layout")
 LINK_HEADERS = ("device", "to", "codec", "KB/s sent", "KB/s raw", "sent / raw")
 
 
@@ -105,7 +105,7 @@ def _rows(status: Status) -> tuple[list[Sequence[object]], list[Sequence[object]
                 round(d.last_heartbeat_s, 1) if d.last_heartbeat_s >= 0 else "never")
                for d in status.devices]
     streams = [(s.camera, "yes" if s.active else "no", s.epoch or "-", len(s.devices), s.results, round(s.ips, 1),
-                f"{s.t_forward_p50_ms:.0f} / {s.t_forward_p95_ms:.0f}", s.lost, s.duplicates,
+                f"{s.t_forward_p50_ms:.0f} / {s.t_forward_p95_ms:.0f}", s.lost, s.duplicates, s.refused,
                 (f"{s.output_error:.2g}" if s.output_error >= 0 else "-") + f" ({s.error_budget:g})", s.layout or "-")
                for s in status.streams]
     return devices, streams

@@ -44,6 +44,7 @@ from worker.wire import (
 from ..planner import PlanSet
 from ..profile import Profile
 from ..toolchain.model import Model, open_model
+from ._admit import output_specs
 from ._contention import Contention
 from ._discovery import Device
 from ._fleet import Fleet
@@ -70,7 +71,7 @@ class Master:
         self.model = model if isinstance(model, Model) else open_model(model)   # loaded once, kept
         self.secret = cluster.secret()
         self.peer = Peer("master", cluster.master.host, cluster.master.port)
-        self.state = ClusterState(epoch=epoch_base())
+        self.state = ClusterState(epoch=epoch_base(), output_specs=output_specs(self.model))
         self.layouts = Layouts(cluster, self.model, profile, work_dir, algorithm, fps, plans)
         self.rejects = Rejects()
         self.on_result = on_result
@@ -316,7 +317,7 @@ class Master:
                 if name and isinstance(message, (Heartbeat, Ack, ArtifactRequest)):
                     device = name
                     self.fleet.heard(name)
-                await self._handle(message)
+                await self._handle(message, device or conn.peer)
         except (WireError, ConnectionError, EOFError):
             pass
         finally:
@@ -325,9 +326,9 @@ class Master:
         if device and self._server is not None and self._server.is_serving():
             await self.fleet.async_probe(device)   # a crashed agent: lost now, not after the timeout
 
-    async def _handle(self, message: Message) -> None:
+    async def _handle(self, message: Message, peer: str) -> None:
         if isinstance(message, Result):
-            self.deliver(self.state.add_result(message))
+            self.deliver(self.state.add_result(message, peer))
         elif isinstance(message, ArtifactRequest):
             self._send_artifact(message)
         elif isinstance(message, Ack):

@@ -68,6 +68,8 @@ class StatusCollector(Collector):
         lost = CounterMetricFamily("mchair_stream_lost_results", "Results lost (in flight at a reassignment, "
                                    "or dropped)", labels=stream)
         duplicates = CounterMetricFamily("mchair_stream_duplicate_results", "Results that came twice", labels=stream)
+        refused = CounterMetricFamily("mchair_stream_refused_results", "Results the master refused (no live epoch, "
+                                      "tag out of the window, wrong shape)", labels=stream)
         for st in s.streams:
             active.add_metric([st.camera], 1.0 if st.active else 0.0)
             sips.add_metric([st.camera], st.ips)
@@ -77,7 +79,8 @@ class StatusCollector(Collector):
             results.add_metric([st.camera], st.results)
             lost.add_metric([st.camera], st.lost)
             duplicates.add_metric([st.camera], st.duplicates)
-        yield from (active, sips, devices, latency, results, lost, duplicates)
+            refused.add_metric([st.camera], st.refused)
+        yield from (active, sips, devices, latency, results, lost, duplicates, refused)
         yield CounterMetricFamily("mchair_reassignments", "New epochs of any stream", value=s.reassignments)
         yield GaugeMetricFamily("mchair_epoch", "The newest epoch", value=s.epoch)
 

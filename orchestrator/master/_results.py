@@ -33,6 +33,7 @@ class Results:
 
     A tag that never comes (dropped on a full buffer) holds the later ones back until ``max_held``
     are waiting; then it is skipped. ``close()`` releases what is held; later results count as ``late``.
+    Shards of a tag that can no longer be released are forgotten: memory stays bounded by ``max_held``.
     """
 
     epoch: int
@@ -55,12 +56,16 @@ class Results:
             self.late += 1
             return []
         piece = max(result.shard, 0)
-        got = self._pieces.setdefault(result.tag, {})
+        got = self._pieces.get(result.tag, {})
         if piece in got or result.tag in self._complete or (self._next is not None and result.tag < self._next):
             self.duplicates += 1
             return []
         got[piece] = result
+        self._pieces[result.tag] = got
         if len(got) < self.shards:
+            if len(self._pieces) > self.max_held:   # shards whose siblings never came: the oldest go
+                for old in sorted(self._pieces)[: len(self._pieces) - self.max_held]:
+                    del self._pieces[old]
             return []
         del self._pieces[result.tag]
         parts = [got[k] for k in sorted(got)]
@@ -80,6 +85,7 @@ class Results:
     def close(self) -> list[Inference]:
         """No more results will be taken: release every tag held back, in tag order."""
         self.closed = True
+        self._pieces.clear()
         return self._release(skip=True)
 
     def _release(self, skip: bool) -> list[Inference]:
@@ -92,8 +98,21 @@ class Results:
             assert self._next is not None
             released.append(self._complete.pop(self._next))
             self._next += 1
+        if released and self._next is not None:   # a shard of a tag now behind can never be released
+            for old in [t for t in self._pieces if t < self._next]:
+                del self._pieces[old]
         self.inferences += released
         return released
+
+    @property
+    def next_tag(self) -> int | None:
+        """The tag released next (None: no result yet)."""
+        return self._next
+
+    @property
+    def held(self) -> int:
+        """Tags kept in memory, not released yet: complete ones and those with shards missing."""
+        return len(self._complete) + len(self._pieces)
 
     @property
     def waiting(self) -> int:

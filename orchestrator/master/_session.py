@@ -34,7 +34,7 @@ class Report:
     queue_ms: tuple[float, ...]
     drops: int                             # frames the agents report dropped
     duplicates: int                        # results that came twice (must be 0)
-    rejected: int                          # messages the master refused
+    rejected: int                          # messages the master refused (frames, and results that did not belong)
 
 
 def status_line(state: ClusterState) -> str:
@@ -63,7 +63,7 @@ async def async_run(master: Master, devices: Sequence[Device], recorder: str, se
     return Report(table, time.monotonic() - started, len(done), stream_figures(stream).ips,
                   percentiles(done), percentiles(done, "compute_ms"), percentiles(done, "transfer_ms"),
                   percentiles(done, "queue_ms"), master.state.drops(),
-                  stream.duplicates(), master.rejects.count())
+                  stream.duplicates(), master.rejects.count() + master.state.result_drops.count())
 
 
 async def async_watch(master: Master, seconds: float, status: Callable[[str], None] | None = None,

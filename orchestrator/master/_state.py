@@ -7,11 +7,14 @@ only read it.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
+from worker.agent import Drops
 from worker.wire import Heartbeat, Result
 
+from ._admit import OutputSpec, Refusal, why_refused
 from ._fleet import Member
 from ._results import Inference
 from ._streams import EpochRun, Reassignment, Stream
@@ -61,6 +64,11 @@ class ClusterState:
     games: int = 0                     # rounds played
     reason: str = ""                   # why the last stream that got nothing got nothing
     last: EpochRun | None = None       # the epoch assigned last (for callers with one stream)
+    # The model's results (name -> dtype and shape): a Result of other tensors is refused (empty: not checked).
+    output_specs: dict[str, OutputSpec] = field(default_factory=dict)
+    # Results refused (``_admit``), per (peer, reason); ``refused`` per stream, for the status.
+    result_drops: Drops = field(default_factory=lambda: Drops(logging.getLogger("mchair.master")))
+    refused: dict[str, int] = field(default_factory=dict)
 
     def alive(self) -> list[str]:
         """The devices alive now, in name order."""
@@ -93,13 +101,22 @@ class ClusterState:
                 return run if run is stream.current else None
         return None
 
-    def add_result(self, message: Result) -> list[Inference]:
-        """Keep a result; the results its stream releases now, in order (none for an unknown epoch)."""
+    def add_result(self, message: Result, peer: str = "") -> list[Inference]:
+        """Keep a result from ``peer``; the results its stream releases now, in order. A result that
+        does not belong (``_admit``) is refused: counted, logged once per peer and reason, not kept."""
         stream = self.streams.get(message.stream)
         run = next((r for r in stream.runs if r.epoch == message.epoch), None) if stream else None
-        if stream is None or run is None:
-            return []
-        return stream.add(run.epoch, run.results.add(message))
+        refusal = why_refused(run, message, self.output_specs)
+        if refusal is None:
+            assert stream is not None and run is not None
+            try:
+                return stream.add(run.epoch, run.results.add(message))
+            except ValueError as exc:   # shards that cannot be decoded or joined: that tag is lost
+                refusal = Refusal("bad-shape", str(exc))
+        self.result_drops.record(peer or "?", refusal.reason, refusal.detail)
+        if stream is not None:
+            self.refused[stream.camera] = self.refused.get(stream.camera, 0) + 1
+        return []
 
     def drops(self) -> int:
         """Frames the agents report dropped, by their last heartbeats."""

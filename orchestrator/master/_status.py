@@ -65,7 +65,7 @@ def _stream_status(state: ClusterState, stream: Stream, error_budget: float) -> 
         results=figures.inferences, ips=run.results.ips(5.0) if run else 0.0,
         t_forward_p50_ms=_finite(p50), t_forward_p95_ms=_finite(p95), lost=figures.lost,
         duplicates=figures.duplicates, error_budget=error_budget,
-        output_error=state.output_errors.get(stream.camera, -1.0))
+        output_error=state.output_errors.get(stream.camera, -1.0), refused=state.refused.get(stream.camera, 0))
 
 
 def _expected_ms(run: EpochRun | None, stage: str) -> float:

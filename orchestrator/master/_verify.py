@@ -27,6 +27,7 @@ class Verdict:
     unchecked: int        # results whose frames the recorder had not reported yet
     worst: float          # largest |got - want| / (|want| max)
     first_bad_tag: int = -1
+    misshapen: int = 0    # of the checked, results not of the reference's shape (failed, not compared)
 
     @property
     def ok(self) -> bool:
@@ -58,21 +59,26 @@ def verify(spec: ModelSpec, camera: int | str, frames: Mapping[int, int], infere
         for result in reference.push(tag, preprocess(frame, spec.input.shape)):
             if result.tag in wanted:
                 expected[result.tag] = next(iter(result.outputs.values()))
-    checked = equal = 0
+    checked = equal = misshapen = 0
     worst, first_bad = 0.0, -1
     for inference in inferences:
         if inference.tag not in wanted or inference.tag not in expected:
             continue
         want = expected[inference.tag]
-        got = next(iter(inference.outputs.values())).reshape(want.shape)
         checked += 1
+        got = next(iter(inference.outputs.values()), None)
+        if got is None or got.size != want.size:   # a forged or broken result fails its tag, not the check
+            misshapen += 1
+            first_bad = inference.tag if first_bad < 0 else first_bad
+            continue
+        got = got.reshape(want.shape)
         error = float(np.max(np.abs(got - want)) / max(float(np.max(np.abs(want))), 1e-12))
         worst = max(worst, error)
         if np.allclose(got, want, rtol=RTOL, atol=ATOL) or error <= error_budget:
             equal += 1
         elif first_bad < 0:
             first_bad = inference.tag
-    return Verdict(checked, equal, len(inferences) - checked, worst, first_bad)
+    return Verdict(checked, equal, len(inferences) - checked, worst, first_bad, misshapen)
 
 
 def verify_runs(spec: ModelSpec, camera: int | str, runs: Sequence[EpochRun], error_budget: float = 0.0) -> Verdict:
@@ -81,7 +87,8 @@ def verify_runs(spec: ModelSpec, camera: int | str, runs: Sequence[EpochRun], er
                 if r.results.inferences]
     bad = next((v.first_bad_tag for v in verdicts if v.first_bad_tag >= 0), -1)
     return Verdict(sum(v.checked for v in verdicts), sum(v.equal for v in verdicts),
-                   sum(v.unchecked for v in verdicts), max((v.worst for v in verdicts), default=0.0), bad)
+                   sum(v.unchecked for v in verdicts), max((v.worst for v in verdicts), default=0.0), bad,
+                   sum(v.misshapen for v in verdicts))
 
 
 __all__ = ["Verdict", "verify", "verify_runs"]

@@ -15,6 +15,7 @@ DROP_REASONS = (
     "wrong-stream",      # data of another stream than the table's
     "unknown-seat",      # data or back-pressure from a seat not in the current table
     "misrouted",         # a tensor none of this device's seats takes from that seat
+    "far-tag",           # a TensorBatch of a tag further ahead than the seat's buffer can hold
     "bad-tensor",        # a tensor that cannot be read (codec, negative tag)
     "bad-table",         # an Assign whose table cannot be run here
     "unexpected-chunk",  # artifact bytes nobody asked for, or that do not fit

@@ -9,6 +9,9 @@ A seat's fill is the tags waiting for it in the inbox plus its engine's ``waitin
 runs a tag's tasks inside ``push``, so a slow stage's backlog is the inbox, not the engine. The
 first tags of a stream, whose windows reach below tag 0, never complete and stay in ``waiting()``
 until ``buffer`` tags later; they are not counted (they are no backlog).
+
+A TensorBatch of a tag further ahead than a seat's buffer can hold is refused before it is queued
+(``far-tag``): taken, it would push the stream's real tags out of the full inbox.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from worker.executor import Runner
-from worker.runtime import CAMERA_FRAME, Output, SeatEngine
+from worker.runtime import CAMERA_FRAME, Horizon, Output, SeatEngine
 from worker.wire import Message, Peer, Result, Route, Seat, TaskTable, Tensor, TensorBatch, encode_tensor
 
 from ._counters import Drops
@@ -68,6 +71,7 @@ class _Done:
     error: Exception | None = None
     encoded: dict[tuple[str, int], Tensor] = field(default_factory=dict)   # (name, tag) -> for remote seats
     failed: int = 0        # tags that failed in the push (``error`` is the first one's)
+    refused: int = 0       # values the engine refused: their tag further ahead than it can hold
 
 
 @dataclass
@@ -96,6 +100,7 @@ class DataPlane:
         self._inbox: deque[_Work] = deque()
         self._ready = asyncio.Event()
         self._queued: dict[Seat, Counter[int]] = {s: Counter() for s in self._engines}
+        self._horizons = {s: Horizon(table.buffer) for s in self._engines}
         self._waiting: dict[Seat, int] = dict.fromkeys(self._engines, 0)
         self._pressure: dict[Seat, int | None] = dict.fromkeys(self._engines)  # fill at the last AlmostFull
         self._metas: dict[Seat, dict[int, _Meta]] = {s: {} for s in self._engines}
@@ -143,6 +148,11 @@ class DataPlane:
                 per_seat.setdefault(seat, []).append((tensor.name, value, source.shard))
         meta = _Meta(batch.captured_ns, batch.compute_ms, batch.queue_ms, batch.frame)
         for seat, values in per_seat.items():
+            horizon = self._horizons[seat]
+            if not horizon.admit(batch.tag):
+                self._drops.record(peer, "far-tag", f"TensorBatch of tag {batch.tag} for seat {seat_label(seat)}: it "
+                                   f"holds tags up to {horizon.newest + horizon.ahead}")
+                continue
             self._enqueue(_Work(seat, batch.tag, tuple(values), meta, time.monotonic()))
 
     # ---- state
@@ -182,6 +192,7 @@ class DataPlane:
     # ---- the loop
 
     def _enqueue(self, work: _Work) -> None:
+        self._horizons[work.seat].take(work.tag)   # this device's own values move the window too
         queued = self._queued[work.seat]
         queued[work.tag] += 1
         self._inbox.append(work)
@@ -222,7 +233,8 @@ class DataPlane:
     def _compute(self, work: _Work) -> _Done:
         """In the compute thread: push the values, time it (and slow it down when throttled)."""
         engine = self._engines[work.seat]
-        runs, tags_run, start, outputs = engine.runs, engine.tags_run, time.perf_counter(), []
+        runs, tags_run, refused = engine.runs, engine.tags_run, engine.refused
+        start, outputs = time.perf_counter(), []
         error: Exception | None = None
         try:
             for name, value, piece in work.values:
@@ -241,7 +253,7 @@ class DataPlane:
         encoded = {(o.name, o.tag): self._encode(o.name, o.value, o.route.codec) for o in outputs
                    if o.route is not None and any(d.device != self.device for d in o.destinations)}
         return _Done(outputs, engine.waiting(), seconds, engine.tags_run - tags_run, error, encoded,
-                     max(len(failures), error is not None))
+                     max(len(failures), error is not None), engine.refused - refused)
 
     def _encode(self, name: str, value: np.ndarray, codec: str) -> Tensor:
         """``value`` in the route's codec; raw when a lossy codec refuses it (NaN, infinities): exact beats lost."""
@@ -258,6 +270,8 @@ class DataPlane:
         seat = work.seat
         self.computed += 1
         self._waiting[seat] = done.waiting
+        for _ in range(done.refused):   # the inbox let it in, the engine could not hold it (after a gap)
+            self._drops.record(self.device, "far-tag", f"seat {seat_label(seat)} refused tag {work.tag}")
         if done.error is not None:
             self.compute_errors += done.failed
             key = (seat.stage, type(done.error).__name__)

@@ -4,11 +4,13 @@ The agent feeds a ``SeatEngine`` with what arrives (from any peer, in any order)
 what it returns. A value is kept by tag; pieces from a split producer are joined on the last
 axis in shard order; a window is the last W values up to the tag (the recorder numbers only
 the frames it keeps, so tags have no holes). A replica runs only the tags it owns
-(``tag % replicas``) but keeps the values its windows need.
+(``tag % replicas``) but keeps the values its windows need. A tag further ahead than the seat can
+hold is refused (``Horizon``): it would push the stream's real tags out.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -25,6 +27,8 @@ from worker.wire import (
     TaskSpec,
     TaskTable,
 )
+
+from ._horizon import Horizon
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,8 @@ class _Store:
 class SeatEngine:
     """The tasks of one seat, fired per tag as their inputs complete."""
 
-    def __init__(self, table: TaskTable, seat: Seat, load: Callable[[str], Runner]) -> None:
+    def __init__(self, table: TaskTable, seat: Seat, load: Callable[[str], Runner],
+                 clock: Callable[[], float] = time.monotonic) -> None:
         """``load(sha256)`` gives the runner of an artifact (the agent's cache of loaded models)."""
         self.table, self.seat = table, seat
         self.stage: StageSpec = table.stages[seat.stage]
@@ -100,17 +105,27 @@ class SeatEngine:
         self._routes: dict[str, list[Route]] = {}
         for r in self.stage.routes:
             self._routes.setdefault(r.name, []).append(r)
+        # The agent's inbox in front of the engine holds up to a buffer of tags more.
+        self._horizon = Horizon(2 * table.buffer, clock=clock)
         self.runs = 0        # task runs
         self.tags_run = 0    # owned tags whose tasks have all run: a run of the stage, as the plan counts
 
     def push(self, name: str, tag: int, value: np.ndarray, piece: int = 0) -> list[Output]:
-        """A value (or one piece of it) arrived; returns everything that became ready to send."""
+        """A value (or one piece of it) arrived; returns everything that became ready to send (nothing
+        for a tag further ahead than the seat can hold: refused, counted in ``refused``)."""
+        if not self._horizon.admit(tag):
+            return []
         store = self._stores.get(name)
         if store is None or not store.put(tag, piece, value):
             return []
         # The recorder passes its frames on as they come, besides running its own tasks on them.
         sent = self._emit(name, tag, value) if name == CAMERA_FRAME and self.stage.recorder else []
         return sent + self._fire(tag)
+
+    @property
+    def refused(self) -> int:
+        """Values refused: their tag was further ahead than the seat can hold."""
+        return self._horizon.refused
 
     def waiting(self) -> int:
         """Owned tags with a task still to run (the queue the back-pressure watches)."""

@@ -274,6 +274,7 @@ class StreamStatus:
     duplicates: int = 0
     error_budget: float = 0.0   # the plan's codecs keep the output error under this (0: lossless only)
     output_error: float = -1.0  # largest relative error of the checked results; -1: not checked
+    refused: int = 0            # results the master refused (no live epoch, tag out of the window, wrong shape)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -81,7 +81,7 @@ def test_local_cluster_equals_the_reference(devices: int, model: str, profile: s
     assert len(results.inferences) >= RESULTS, f"{len(results.inferences)} results"
     tags = [i.tag for i in results.inferences]
     assert tags == list(range(tags[0], tags[0] + len(tags))), "results in tag order, none missing"
-    assert results.duplicates == 0 and master.rejects.count() == 0
+    assert results.duplicates == 0 and master.rejects.count() == 0 and master.state.result_drops.count() == 0
     verdict = verify(find_spec(model), 3, master.frames, results.inferences)
     assert verdict.ok and verdict.checked >= RESULTS - 2, verdict
     assert codes == [SHUTDOWN_EXIT] * devices, "every agent stopped cleanly on Shutdown"

@@ -135,3 +135,21 @@ def test_a_bad_value_fails_its_own_tag_only(tables: list[tuple[TaskTable, Path]]
     assert failed == list(range(bad, bad + reach + 1)) and set(range(bad + reach + 1, 32)) <= set(got), failed
     for tag, value in got.items():
         np.testing.assert_allclose(value, want[tag], rtol=1e-5, atol=1e-6, err_msg=f"tag {tag}")
+
+
+def test_a_flood_of_far_future_tags_is_refused_and_the_stream_goes_on(tables: list[tuple[TaskTable, Path]]) -> None:
+    table, directory = tables[0]
+    spec = find_spec(MODEL)
+    camera = SyntheticCamera(seed=6)
+    frames = [preprocess(camera.read(), spec.input.shape) for _ in range(24)]
+    want = {r.tag: next(iter(r.outputs.values())) for r in StreamReference(build_model(spec)).run(frames)}
+    engine = SeatEngine(table, table.seats[0], lambda sha: load_model(directory / f"{sha}.tflite"))
+    got: dict[int, np.ndarray] = {}
+    for tag, frame in enumerate(frames):
+        if tag == 10:   # a buggy peer with the secret: 1,000 values of tags the seat cannot hold
+            assert all(engine.push(CAMERA_FRAME, 10**6 + k, frame) == [] for k in range(1000))
+        got.update((o.tag, o.value) for o in engine.push(CAMERA_FRAME, tag, frame) if o.route is None)
+    assert engine.refused == 1000 and engine.waiting() == 0 and not engine.take_failures()
+    assert sorted(got) == sorted(want)
+    for tag, value in want.items():
+        np.testing.assert_allclose(got[tag], value, rtol=1e-5, atol=1e-6, err_msg=f"tag {tag}")

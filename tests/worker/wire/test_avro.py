@@ -46,7 +46,7 @@ PINNED = {
     "Heartbeat": "8647ad2880905f70", "AlmostFull": "435050fd9aeef93d", "Resume": "43c1f3f914811d2c",
     "Motion": "9c10c82e31b072e0", "Release": "b7f2f3cfc6883bc9", "Shutdown": "3408042dcf6e9a4c",
     "ArtifactRequest": "0e71a3a0b144e402", "ArtifactChunk": "76b68d3280977338",
-    "StatusRequest": "caca78d0711cb009", "Status": "498277b6f8f11be8",
+    "StatusRequest": "caca78d0711cb009", "Status": "5ec30feda1c684eb",
 }
 
 
