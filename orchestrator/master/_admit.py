@@ -17,6 +17,7 @@ from ._streams import EpochRun
 
 # Why the master refused a result; stable names, for counters and logs.
 REFUSE_REASONS = (
+    "earlier-master",  # an epoch from before this master started: a stream an earlier master seated
     "unknown-epoch",   # the master never assigned that stream this epoch (one that is over: counted late)
     "far-tag",         # further ahead than the epoch can hold (its results window past the recorder)
     "old-tag",         # before the window: the epoch released or skipped it long ago
@@ -47,10 +48,15 @@ def output_specs(model: Model) -> dict[str, OutputSpec]:
             for b in model.outputs for ref in model.block(b).outputs}
 
 
-def why_refused(run: EpochRun | None, result: Result, specs: Mapping[str, OutputSpec]) -> Refusal | None:
+def why_refused(run: EpochRun | None, result: Result, specs: Mapping[str, OutputSpec],
+                first_epoch: int = 0) -> Refusal | None:
     """Why ``result`` does not belong to ``run`` (its stream's epoch of that number), or None when it does.
 
-    ``specs`` empty: shapes are not checked (a caller without the model)."""
+    ``specs`` empty: shapes are not checked (a caller without the model). Epochs up to ``first_epoch``
+    (where this master started counting) are an earlier master's: its agents go on until re-seated."""
+    if run is None and result.epoch <= first_epoch:
+        return Refusal("earlier-master", f"Result of stream {result.stream[:80]!r} epoch {result.epoch}: an "
+                       f"earlier master's (this one started at {first_epoch})")
     if run is None:
         return Refusal("unknown-epoch", f"Result of stream {result.stream[:80]!r} epoch {result.epoch}: "
                        "not an epoch this master assigned to that stream")

@@ -54,6 +54,7 @@ class ClusterState:
     # its start time (``epoch_base``) and raises it to any epoch an agent reports, so its Assigns are
     # never stale to an agent that ran under an older master, and an older master's are.
     epoch: int = 0
+    first_epoch: int = field(init=False)   # where this master started: lower epochs are an earlier master's
     # (device, peer, codec) -> bytes so far
     link_bytes: dict[tuple[str, str, str], LinkBytes] = field(default_factory=dict)
     # Contention scales of the devices that are not normal (1.0: normal), as of the last look.
@@ -83,6 +84,9 @@ class ClusterState:
         """How many times slower than planned ``device`` runs (1.0: normal)."""
         return self.scales.get(device, 1.0)
 
+    def __post_init__(self) -> None:
+        self.first_epoch = self.epoch
+
     def add_heartbeat(self, message: Heartbeat) -> EpochRun | None:
         """Keep a device's heartbeat: its link bytes add up, a recorder's frame numbers go to its
         epoch; the stream's current epoch if the heartbeat is of it (else None)."""
@@ -106,7 +110,7 @@ class ClusterState:
         does not belong (``_admit``) is refused: counted, logged once per peer and reason, not kept."""
         stream = self.streams.get(message.stream)
         run = next((r for r in stream.runs if r.epoch == message.epoch), None) if stream else None
-        refusal = why_refused(run, message, self.output_specs)
+        refusal = why_refused(run, message, self.output_specs, self.first_epoch)
         if refusal is None:
             assert stream is not None and run is not None
             try:

@@ -48,6 +48,14 @@ def test_results_of_no_live_epoch_are_refused_and_counted() -> None:
     assert released(cluster, result(0)) == [0]
 
 
+def test_results_of_an_earlier_master_are_refused_as_such() -> None:
+    cluster = state()
+    cluster.first_epoch = 5   # this master started counting at 5 (its stream's epoch 1 is a test shortcut)
+    assert released(cluster, result(0, epoch=4), result(1, epoch=9)) == []
+    assert cluster.result_drops.count("earlier-master") == 1 and cluster.result_drops.count("unknown-epoch") == 1
+    assert released(cluster, result(0)) == [0]
+
+
 def test_a_flood_of_far_future_tags_is_refused_and_the_stream_goes_on() -> None:
     cluster = state(max_held=16)
     results = cluster.streams["cam"].runs[0].results

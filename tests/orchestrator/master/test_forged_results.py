@@ -12,6 +12,7 @@ import numpy as np
 from orchestrator.master import LocalCluster, Master, verify
 from orchestrator.profile import find_profile
 from orchestrator.toolchain.zoo import build_model, find_spec
+from worker.agent import SHUTDOWN_EXIT
 from worker.wire import Connection, Result, Tensor
 
 from ._live import MODEL, until
@@ -71,4 +72,4 @@ def test_forged_results_are_refused_and_the_stream_equals_the_reference(tmp_path
     assert results.duplicates == 0 and results.held < results.max_held
     verdict = verify(find_spec(MODEL), 3, master.frames, results.inferences)
     assert verdict.ok and verdict.checked >= RESULTS - 2, verdict
-    assert codes == [0, 0]
+    assert codes == [SHUTDOWN_EXIT, SHUTDOWN_EXIT]
