@@ -56,6 +56,12 @@ class _Graph:
         """A pooling, add or concatenation."""
         return self.add(kind, out / F32, 0.0, out, *inputs)
 
+    def imagenet_head(self, x: int, channels: int) -> None:
+        """Global average pool, a 1000-way fully connected layer and softmax, as every ImageNet model ends."""
+        x = self.weightless("MEAN", F32 * channels, x)
+        x = self.add("FULLY_CONNECTED", channels * 1000, F32 * (channels * 1000 + 1000), F32 * 1000, x)
+        self.weightless("SOFTMAX", F32 * 1000, x)
+
 
 def resnet50(scale: float = 1.0) -> _Graph:
     """ResNet-50: bottleneck blocks with residual adds."""
@@ -72,9 +78,7 @@ def resnet50(scale: float = 1.0) -> _Graph:
             short = g.conv(x, hw, cin, 4 * width, 1, stride) if b == 0 else x
             hw, cin = hw // stride, 4 * width
             x = g.weightless("ADD", F32 * hw * hw * cin, y, short)
-    x = g.weightless("MEAN", F32 * cin, x)
-    x = g.add("FULLY_CONNECTED", cin * 1000, F32 * (cin * 1000 + 1000), F32 * 1000, x)
-    g.weightless("SOFTMAX", F32 * 1000, x)
+    g.imagenet_head(x, cin)
     return g
 
 
@@ -95,9 +99,7 @@ def densenet121(scale: float = 1.0) -> _Graph:
             x = g.conv(x, hw, c, c // 2)
             c, hw = c // 2, hw // 2
             x = g.weightless("AVERAGE_POOL_2D", F32 * hw * hw * c, x)
-    x = g.weightless("MEAN", F32 * c, x)
-    x = g.add("FULLY_CONNECTED", c * 1000, F32 * (c * 1000 + 1000), F32 * 1000, x)
-    g.weightless("SOFTMAX", F32 * 1000, x)
+    g.imagenet_head(x, c)
     return g
 
 
@@ -120,9 +122,7 @@ def nasnet_mobile(scale: float = 1.0) -> _Graph:
             # (The next cell squeezes the older input too; its size is taken as the newer one's.)
             prev, last = last, g.weightless("CONCATENATION", F32 * out_hw * out_hw * 5 * filters, *combos)
             hw, c = out_hw, 5 * filters
-    x = g.weightless("MEAN", F32 * c, last)
-    x = g.add("FULLY_CONNECTED", c * 1000, F32 * (c * 1000 + 1000), F32 * 1000, x)
-    g.weightless("SOFTMAX", F32 * 1000, x)
+    g.imagenet_head(last, c)
     return g
 
 
